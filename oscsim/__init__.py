@@ -1,0 +1,1 @@
+"""oscsim: train coupled-oscillator image generators, export them to ngspice, measure them."""

@@ -1,0 +1,207 @@
+"""Behavioural AIS phase dynamics (DESIGN.md §1): the functional core ``integrate``.
+
+In the frame rotating at f_ref, with time t counted in reference cycles, inside segment s:
+
+    dθ_i/dt = 2π [ δ_i(s) + Σ_{j∈N(i)} k_ij(s) · H(θ_j − θ_i) − σ_i(s) · sin 2θ_i ]
+
+H(x) = Σ_m a_m sin(m x) + b_m cos(m x) (default: sin x). The sum over neighbours uses the
+identities sin(m(θ_j − θ_i)) = cos mθ_i · sin mθ_j − sin mθ_i · cos mθ_j (and the cosine one),
+so one sparse product K @ [sin mθ, cos mθ] per stage gives every harmonic; no N×N matrix.
+
+Shapes: phases ``(batch, n_osc)`` in rad; internally ``(n_osc, batch)`` so that the sparse
+product runs over contiguous rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint as _checkpoint
+
+from .sparse import CouplingPattern, coupling_matmul
+from .steppers import Drift, ExplicitRK, get_method
+
+TWO_PI = 2.0 * math.pi
+Harmonics = Tensor | Sequence[Sequence[float]] | None
+
+
+def harmonic_coefficients(harmonics: Harmonics) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalise H's Fourier coefficients to ``(sin_coeffs, cos_coeffs)`` for m = 1..M.
+
+    Args:
+        harmonics: ``[M, 2]`` rows ``(a_m, b_m)``: sine and cosine coefficient of harmonic m;
+            ``None`` for ideal Kuramoto coupling H(x) = sin x.
+    """
+    if harmonics is None:
+        return (1.0,), (0.0,)
+    rows = torch.as_tensor(harmonics, dtype=torch.float64).reshape(-1, 2)
+    if rows.shape[0] == 0 or not torch.isfinite(rows).all():
+        raise ValueError("harmonics must be a non-empty [M, 2] array of finite (sin, cos) pairs")
+    return tuple(rows[:, 0].tolist()), tuple(rows[:, 1].tolist())
+
+
+def _coupling(
+    theta: Tensor,
+    k: Tensor,
+    pattern: CouplingPattern,
+    mat: Tensor,
+    coeffs: tuple[tuple[float, ...], tuple[float, ...]],
+) -> Tensor:
+    """Σ_j k_ij H(θ_j − θ_i) for phases ``theta`` of shape ``[N, B]``."""
+    sin_c, cos_c = coeffs
+    m_max, b = len(sin_c), theta.shape[1]
+    sines = [torch.sin(theta if m == 1 else m * theta) for m in range(1, m_max + 1)]
+    cosines = [torch.cos(theta if m == 1 else m * theta) for m in range(1, m_max + 1)]
+    y = coupling_matmul(k, torch.cat(sines + cosines, dim=1), pattern, mat)
+    out = None
+    for m in range(m_max):
+        ks, kc = y[:, m * b : (m + 1) * b], y[:, (m_max + m) * b : (m_max + m + 1) * b]
+        terms = []
+        if sin_c[m]:
+            terms.append(sin_c[m] * (cosines[m] * ks - sines[m] * kc))
+        if cos_c[m]:
+            terms.append(cos_c[m] * (cosines[m] * kc + sines[m] * ks))
+        for term in terms:
+            out = term if out is None else out + term
+    return torch.zeros_like(theta) if out is None else out
+
+
+def segment_drift(
+    k: Tensor,
+    delta: Tensor,
+    sigma: Tensor,
+    pattern: CouplingPattern,
+    coeffs: tuple[tuple[float, ...], tuple[float, ...]],
+) -> Drift:
+    """The phase velocity (rad per cycle) inside one segment, as a function of ``[N, B]`` phases.
+
+    Args:
+        k: ``[E]`` couplings; delta, sigma: ``[N]`` detuning and SHIL strength (per cycle).
+    """
+    mat = pattern.matrix(k)
+    delta_c, sigma_c = delta[:, None], sigma[:, None]
+
+    def f(theta: Tensor) -> Tensor:
+        return TWO_PI * (
+            delta_c + _coupling(theta, k, pattern, mat, coeffs) - sigma_c * torch.sin(2.0 * theta)
+        )
+
+    return f
+
+
+def _check_inputs(theta0: Tensor, k: Tensor, delta: Tensor, sigma: Tensor, n_edges: int) -> None:
+    """Raise a ValueError that names the argument whose shape, dtype or device is off."""
+    if theta0.dim() != 2 or not theta0.dtype.is_floating_point:
+        raise ValueError(f"theta0 must be a float tensor [batch, n_osc], got {tuple(theta0.shape)}")
+    n = theta0.shape[1]
+    if k.dim() != 2 or k.shape[1] != n_edges:
+        raise ValueError(f"k must have shape [segments, {n_edges}], got {tuple(k.shape)}")
+    s = k.shape[0]
+    for name, t in (("delta", delta), ("sigma", sigma)):
+        if tuple(t.shape) != (s, n):
+            raise ValueError(f"{name} must have shape [{s}, {n}], got {tuple(t.shape)}")
+    for name, t in (("k", k), ("delta", delta), ("sigma", sigma)):
+        if t.dtype != theta0.dtype or t.device != theta0.device:
+            raise ValueError(
+                f"{name} is {t.dtype} on {t.device} but theta0 is {theta0.dtype} on "
+                f"{theta0.device}; convert all tensors to one dtype and device"
+            )
+
+
+def _rollout(
+    theta: Tensor,
+    f: Drift,
+    stepper: ExplicitRK,
+    h: float,
+    n_steps: int,
+    kicks: Tensor | None,
+    keep: list[Tensor] | None,
+) -> Tensor:
+    """Take ``n_steps`` steps; add the pre-drawn noise ``kicks[n]`` after step n."""
+    for n in range(n_steps):
+        theta = stepper.step(f, theta, h)
+        if kicks is not None:
+            theta = theta + kicks[n]
+        if keep is not None:
+            keep.append(theta)
+    return theta
+
+
+def integrate(
+    theta0: Tensor,
+    edges: Tensor,
+    k: Tensor,
+    delta: Tensor,
+    sigma: Tensor,
+    cycles_per_segment: float,
+    steps_per_segment: int,
+    method: str | ExplicitRK = "rk4",
+    harmonics: Harmonics = None,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    return_trajectory: bool = False,
+    *,
+    pattern: CouplingPattern | None = None,
+    checkpoint: bool = False,
+) -> Tensor:
+    """Integrate the AIS phase dynamics over S piecewise-constant segments.
+
+    Args:
+        theta0: initial phases ``[B, N]`` (rad).
+        edges: ``[2, E]`` long tensor, each undirected edge once.
+        k: couplings ``[S, E]``; delta, sigma: ``[S, N]``; all in units of f_ref (per cycle).
+        cycles_per_segment: segment length L_s in reference cycles.
+        steps_per_segment: whole number of fixed steps per segment (boundaries are exact).
+        method: ``"rk4"``, ``"heun"``, ``"euler"`` or a stepper value (``RK4()``).
+        harmonics: ``[M, 2]`` Fourier coefficients (sin, cos) of H; ``None`` for sin.
+        noise: phase-noise strength in rad per sqrt(cycle): after each deterministic step
+            ``noise·sqrt(h)·ξ`` is added (Euler–Maruyama for ``method="euler"``).
+        generator: torch generator for the noise.
+        return_trajectory: return every step ``[S·steps + 1, B, N]`` instead of the final phases.
+        pattern: a prebuilt ``CouplingPattern`` of ``edges`` (saves rebuilding it per call).
+        checkpoint: recompute each segment in the backward pass instead of storing its stages.
+
+    Returns:
+        Final phases ``[B, N]`` (unwrapped), or the trajectory.
+    """
+    stepper = get_method(method)
+    if (
+        isinstance(steps_per_segment, bool)
+        or int(steps_per_segment) != steps_per_segment
+        or (steps_per_segment < 1)
+    ):
+        raise ValueError(f"steps_per_segment must be a positive integer, got {steps_per_segment}")
+    if not (math.isfinite(cycles_per_segment) and cycles_per_segment > 0):
+        raise ValueError(f"cycles_per_segment must be positive, got {cycles_per_segment}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    if pattern is None:
+        pattern = CouplingPattern(edges, theta0.shape[1])
+    _check_inputs(theta0, k, delta, sigma, pattern.n_edges)
+    if pattern.device != theta0.device:
+        pattern = pattern.to(theta0.device)
+    coeffs = harmonic_coefficients(harmonics)
+    steps, h = int(steps_per_segment), float(cycles_per_segment) / int(steps_per_segment)
+
+    theta = theta0.transpose(0, 1).contiguous()
+    keep = [theta] if return_trajectory else None
+    for s in range(k.shape[0]):
+        kicks = None
+        if noise > 0:
+            shape = (steps, *theta.shape)
+            where = generator.device if generator is not None else theta.device
+            xi = torch.randn(shape, generator=generator, dtype=theta.dtype, device=where)
+            kicks = (noise * math.sqrt(h)) * xi.to(theta.device)
+        f = segment_drift(k[s], delta[s], sigma[s], pattern, coeffs)
+        if checkpoint and keep is None and torch.is_grad_enabled():
+            theta = _checkpoint(
+                _rollout, theta, f, stepper, h, steps, kicks, None, use_reentrant=False
+            )
+        else:
+            theta = _rollout(theta, f, stepper, h, steps, kicks, keep)
+    if keep is not None:
+        return torch.stack(keep).transpose(1, 2)
+    return theta.transpose(0, 1)

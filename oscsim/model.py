@@ -1,0 +1,201 @@
+"""The AIS generator: per-segment trainable parameters on a graph, integrated and read out.
+
+Latent noise is the initial phase of every oscillator, θ(0) ~ U[0, 2π); the image is
+pixel = (1 − cos θ(T)) / 2 of the visible oscillators, relative to the reference phase 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import networkx as nx
+import torch
+from torch import Tensor, nn
+
+from .dynamics import harmonic_coefficients, integrate
+from .graph import edge_index, image_shape, validate_graph, visible_index
+from .quant import CodeFormat, LsqQuantizer
+from .sparse import CouplingPattern
+from .steppers import get_method
+
+PARAMS = ("k", "delta", "sigma")
+_KIND = {"k": "sign-magnitude", "delta": "twos-complement", "sigma": "unsigned"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything but the graph that defines an AIS generator; checks itself when built.
+
+    Rates are in units of f_ref (per reference cycle). ``bits=None`` trains float parameters.
+    ``k_max``, ``delta_max`` and ``sigma_max`` set the initial quantizer ranges (hardware range).
+    ``sigma_init`` is the SHIL strength of each segment at initialisation: weak locking early
+    (let couplings form structure), strong late (binarise); ``None`` ramps linearly from 0 to
+    ``sigma_max / 2``.
+    """
+
+    segments: int = 4
+    cycles_per_segment: float = 16.0
+    steps_per_segment: int = 32
+    method: str = "rk4"
+    harmonics: tuple[tuple[float, float], ...] | None = None
+    noise: float = 0.0
+    bits: int | None = 4
+    k_max: float = 0.1
+    delta_max: float = 0.05
+    sigma_max: float = 0.2
+    k_init_std: float = 0.02
+    sigma_init: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.segments < 1 or self.steps_per_segment < 1:
+            raise ValueError("segments and steps_per_segment must be positive integers")
+        if not self.cycles_per_segment > 0:
+            raise ValueError(f"cycles_per_segment must be positive, got {self.cycles_per_segment}")
+        get_method(self.method)
+        harmonic_coefficients(self.harmonics)
+        if self.bits is not None:
+            CodeFormat(self.bits, "unsigned")
+        for name in ("k_max", "delta_max", "sigma_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.sigma_init is not None and len(self.sigma_init) != self.segments:
+            raise ValueError(f"sigma_init needs one value per segment ({self.segments})")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        """Rebuild from ``asdict`` output (lists back to tuples); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        data = dict(data)
+        if data.get("harmonics") is not None:
+            data["harmonics"] = tuple(tuple(float(v) for v in row) for row in data["harmonics"])
+        if data.get("sigma_init") is not None:
+            data["sigma_init"] = tuple(float(v) for v in data["sigma_init"])
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (tuples become lists)."""
+        return asdict(self)
+
+
+class AISGenerator(nn.Module):
+    """Coupled-oscillator image generator with time-varying parameters and hidden oscillators.
+
+    Args:
+        graph: an oscsim graph (``oscsim.graph.build_graph``).
+        config: model configuration.
+        seed: seed of the parameter initialisation.
+    """
+
+    def __init__(self, graph: nx.Graph, config: ModelConfig | None = None, seed: int = 0) -> None:
+        super().__init__()
+        validate_graph(graph)
+        self.graph = graph
+        self.config = config = config or ModelConfig()
+        self.image_shape = image_shape(graph)
+        edges = torch.as_tensor(edge_index(graph), dtype=torch.long)
+        n = graph.number_of_nodes()
+        self.register_buffer("edges", edges, persistent=False)
+        self.register_buffer(
+            "visible", torch.as_tensor(visible_index(graph), dtype=torch.long), persistent=False
+        )
+        self._pattern = CouplingPattern(edges, n)
+        g = torch.Generator().manual_seed(seed)
+        s = config.segments
+        sigma0 = config.sigma_init or tuple(
+            0.5 * config.sigma_max * i / max(s - 1, 1) for i in range(s)
+        )
+        self.k = nn.Parameter(config.k_init_std * torch.randn(s, edges.shape[1], generator=g))
+        self.delta = nn.Parameter(torch.zeros(s, n))
+        self.sigma = nn.Parameter(torch.tensor(sigma0, dtype=torch.float32)[:, None].repeat(1, n))
+        self.quantizers = nn.ModuleDict()
+        if config.bits is not None:
+            for name in PARAMS:
+                fmt = CodeFormat(config.bits, _KIND[name])
+                self.quantizers[name] = LsqQuantizer(fmt, getattr(config, f"{name}_max"))
+
+    def _apply(self, fn, recurse: bool = True):
+        """Move the coupling pattern along with the buffers on ``.to()``/``.cuda()``."""
+        super()._apply(fn, recurse)
+        self._pattern = self._pattern.to(self.edges.device)
+        return self
+
+    @property
+    def n_osc(self) -> int:
+        """Number of oscillators (visible and hidden)."""
+        return self.delta.shape[1]
+
+    def effective(self) -> dict[str, Tensor]:
+        """The parameters the dynamics use: ``code × step`` when quantized, else the floats.
+
+        SHIL strength is non-negative in hardware; float models clamp it at zero.
+        """
+        raw = {name: getattr(self, name) for name in PARAMS}
+        if not self.quantizers:
+            return {**raw, "sigma": raw["sigma"].clamp_min(0.0)}
+        return {name: self.quantizers[name](raw[name]) for name in PARAMS}
+
+    def to_codes(self) -> dict[str, Tensor]:
+        """Integer codes ``{"k": [S, E], "delta": [S, N], "sigma": [S, N]}`` for the exporter."""
+        if not self.quantizers:
+            raise ValueError("this model has float parameters (bits=None): it has no codes")
+        return {name: self.quantizers[name].codes(getattr(self, name)) for name in PARAMS}
+
+    def steps(self) -> dict[str, float]:
+        """The hardware LSB of each parameter kind (value of code 1)."""
+        if not self.quantizers:
+            raise ValueError("this model has float parameters (bits=None): it has no steps")
+        return {name: float(self.quantizers[name].positive_step().detach()) for name in PARAMS}
+
+    def latent(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+        """Sample initial phases θ(0) ~ U[0, 2π), shape ``[batch, N]``."""
+        theta = torch.rand(batch, self.n_osc, generator=generator, dtype=self.k.dtype)
+        return (2 * math.pi * theta).to(self.k.device)
+
+    def phases(
+        self,
+        theta0: Tensor,
+        return_trajectory: bool = False,
+        noise_generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Integrate from ``theta0``: final phases ``[B, N]`` (or the trajectory)."""
+        cfg, p = self.config, self.effective()
+        return integrate(
+            theta0,
+            self.edges,
+            p["k"],
+            p["delta"],
+            p["sigma"],
+            cfg.cycles_per_segment,
+            cfg.steps_per_segment,
+            method=cfg.method,
+            harmonics=cfg.harmonics,
+            noise=cfg.noise,
+            generator=noise_generator,
+            return_trajectory=return_trajectory,
+            pattern=self._pattern,
+            checkpoint=self.training,
+        )
+
+    def readout(self, theta: Tensor) -> Tensor:
+        """Pixels ``(1 − cos θ)/2`` of the visible oscillators, shape ``[..., H, W]``."""
+        pixels = 0.5 * (1.0 - torch.cos(theta[..., self.visible]))
+        return pixels.reshape(*theta.shape[:-1], *self.image_shape)
+
+    def forward(self, theta0: Tensor) -> Tensor:
+        """Images ``[B, H, W]`` in [0, 1] generated from initial phases ``theta0`` ``[B, N]``."""
+        return self.readout(self.phases(theta0))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Generate ``n`` images from fresh latent noise."""
+        return self(self.latent(n, generator))
+
+    @torch.no_grad()
+    def segment_images(self, theta0: Tensor) -> Tensor:
+        """Images at θ(0) and at every segment boundary, ``[S + 1, B, H, W]`` (debugging view)."""
+        traj = self.phases(theta0, return_trajectory=True)
+        return self.readout(traj[:: self.config.steps_per_segment])

@@ -1,0 +1,109 @@
+"""One self-contained model file: graph, config, parameters, codes, steps, optimizer and versions.
+
+Files are written atomically (temp file + rename) and read with ``torch.load(weights_only=True)``:
+they hold only tensors, numbers, strings, lists and dicts, never pickled code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path
+from .errors import ModelFileError
+from .graph_io import graph_from_dict, graph_to_dict
+from .model import AISGenerator, ModelConfig
+from .versions import versions
+
+FORMAT = "oscsim-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelFile:
+    """What a model file holds besides the generator itself."""
+
+    model: AISGenerator
+    optimizer: dict[str, Any] | None = None
+    train_state: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temp file in the target folder, then rename over ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_model(
+    path: str | Path,
+    model: AISGenerator,
+    optimizer: dict[str, Any] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (and optionally optimizer and training state) to ``path`` atomically."""
+    content: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "graph": graph_to_dict(model.graph),
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "codes": None,
+        "steps": None,
+        "optimizer": optimizer,
+        "train_state": dict(train_state or {}),
+        "versions": versions(),
+    }
+    if model.quantizers:
+        content["codes"] = {k: v.to(torch.int16).cpu() for k, v in model.to_codes().items()}
+        content["steps"] = model.steps()
+    atomic_save(content, path)
+    return Path(path)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """Load the raw dict safely, turning every way a file can be wrong into ModelFileError."""
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist; train one with `oscsim train`")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for garbage; all mean the same here
+        raise ModelFileError(
+            f"{path} is not a readable oscsim model file (truncated, corrupt or of another "
+            f"program): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is a torch file but not an oscsim model file")
+    if content.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {content.get('format_version')}; this oscsim "
+            f"reads version {FORMAT_VERSION}: upgrade oscsim or re-export the model"
+        )
+    return content
+
+
+def load_model(path: str | Path) -> ModelFile:
+    """Read a model file written by ``save_model``; bad files raise ModelFileError."""
+    path = Path(path)
+    content = _read(path)
+    try:
+        graph = graph_from_dict(content["graph"])
+        model = AISGenerator(graph, ModelConfig.from_dict(content["config"]))
+        model.load_state_dict(content["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} is a damaged oscsim model file: {exc}") from None
+    if content["codes"] is not None:
+        stored = {k: v.to(torch.int64) for k, v in content["codes"].items()}
+        if any(not torch.equal(stored[k], v) for k, v in model.to_codes().items()):
+            raise ModelFileError(f"{path}: stored codes disagree with its parameters (damaged)")
+    return ModelFile(
+        model=model,
+        optimizer=content["optimizer"],
+        train_state=content["train_state"],
+        versions=content["versions"],
+        path=path,
+    )

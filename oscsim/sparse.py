@@ -1,0 +1,115 @@
+"""Symmetric sparse coupling matrices in CSR form, built from an undirected edge list.
+
+The coupling matrix K has K_ij = K_ji = k_e for every edge e = (i, j). It is stored as a CSR
+pattern computed once per graph; only its values change (per segment, per training step). The
+product K @ X has an analytic backward (K is symmetric, so dL/dX = K @ G, and dL/dk_e =
+G_i·X_j + G_j·X_i, a sampled dense-dense product), so autograd never walks a gather/scatter graph.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+
+def _csr(crow: Tensor, col: Tensor, values: Tensor, n: int) -> Tensor:
+    """Build a CSR tensor without the beta-state warning (the pattern is valid by construction)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
+
+
+class CouplingPattern:
+    """CSR sparsity pattern of the symmetric N×N coupling matrix of an undirected edge list.
+
+    Args:
+        edges: ``[2, E]`` integer tensor, each undirected edge listed once, no self loops.
+        n_osc: number of oscillators N.
+    """
+
+    def __init__(self, edges: Tensor, n_osc: int) -> None:
+        edges = torch.as_tensor(edges)
+        if edges.dim() != 2 or edges.shape[0] != 2 or edges.dtype.is_floating_point:
+            raise ValueError(f"edges must be an integer tensor of shape [2, E], got {edges.shape}")
+        edges = edges.long()
+        if edges.numel() and (edges.min() < 0 or edges.max() >= n_osc):
+            raise ValueError(f"edge endpoints must lie in 0..{n_osc - 1}")
+        if bool((edges[0] == edges[1]).any()):
+            raise ValueError("edges contain a self loop; an oscillator cannot couple to itself")
+        lo, hi = torch.minimum(edges[0], edges[1]), torch.maximum(edges[0], edges[1])
+        if torch.unique(lo * n_osc + hi).numel() != edges.shape[1]:
+            raise ValueError("edges list an undirected edge twice; list each edge once")
+        self.n_osc = n_osc
+        self.n_edges = edges.shape[1]
+        self.edges = edges
+        rows = torch.cat([edges[0], edges[1]])
+        cols = torch.cat([edges[1], edges[0]])
+        # perm[p] is the index into cat(k, k) of the p-th stored (CSR-ordered) value.
+        self.perm = torch.argsort(rows * n_osc + cols)
+        self.col = cols[self.perm].contiguous()
+        counts = torch.bincount(rows, minlength=n_osc)
+        self.crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+    def to(self, device: torch.device | str) -> CouplingPattern:
+        """Return a copy whose index tensors live on ``device``."""
+        out = object.__new__(CouplingPattern)
+        out.__dict__.update(
+            {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
+        )
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the index tensors."""
+        return self.col.device
+
+    def matrix(self, k: Tensor) -> Tensor:
+        """The CSR coupling matrix for edge values ``k`` of shape ``[E]`` (not differentiable)."""
+        values = torch.cat([k, k]).detach()[self.perm]
+        return _csr(self.crow, self.col, values, self.n_osc)
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """Y = K @ X for the symmetric coupling matrix K(k), with an analytic backward."""
+
+    @staticmethod
+    def forward(ctx, k: Tensor, x: Tensor, pattern: CouplingPattern, mat: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.pattern, ctx.mat = pattern, mat
+        return mat @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (x,) = ctx.saved_tensors
+        pattern, mat = ctx.pattern, ctx.mat
+        grad_k = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_x = mat @ grad
+        if ctx.needs_input_grad[0]:
+            # dL/dK_ij = G_i · X_j at every stored (i, j); each edge is stored twice.
+            sampled = torch.sparse.sampled_addmm(mat, grad, x.transpose(0, 1), beta=0.0)
+            per_entry = torch.empty_like(sampled.values())
+            per_entry[pattern.perm] = sampled.values()
+            grad_k = per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
+        return grad_k, grad_x, None, None
+
+
+def coupling_matmul(
+    k: Tensor, x: Tensor, pattern: CouplingPattern, mat: Tensor | None = None
+) -> Tensor:
+    """Compute K(k) @ x for ``k`` of shape ``[E]`` and ``x`` of shape ``[N, C]``.
+
+    ``mat`` may pass a prebuilt ``pattern.matrix(k)`` so that a segment builds it once.
+    """
+    if mat is None:
+        mat = pattern.matrix(k)
+    return _SymmetricSpMM.apply(k, x, pattern, mat)
+
+
+def dense_matrix(k: Tensor, pattern: CouplingPattern) -> Tensor:
+    """The dense N×N coupling matrix (differentiable): for references and small checks only."""
+    out = k.new_zeros(pattern.n_osc, pattern.n_osc)
+    i, j = pattern.edges.to(k.device)
+    return out.index_put((i, j), k).index_put((j, i), k, accumulate=True)

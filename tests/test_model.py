@@ -1,0 +1,125 @@
+"""The AIS generator module and its model file."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from oscsim.dynamics import integrate
+from oscsim.errors import ModelFileError
+from oscsim.graph import GraphSpec, build_graph
+from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import load_model, save_model
+
+TINY = GraphSpec(image_size=(4, 4), neighbourhood=4, hidden_stride=2, hidden_patch=2)
+FAST = ModelConfig(segments=2, cycles_per_segment=2.0, steps_per_segment=4)
+
+
+@pytest.fixture
+def model() -> AISGenerator:
+    return AISGenerator(build_graph(TINY), FAST, seed=3)
+
+
+def test_forward_shapes_and_range(model: AISGenerator) -> None:
+    images = model.sample(5, torch.Generator().manual_seed(0))
+    assert images.shape == (5, 4, 4)
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_readout_maps_phase_to_pixel_by_visible_index(model: AISGenerator) -> None:
+    theta = torch.zeros(1, model.n_osc)
+    theta[0, model.visible[5]] = math.pi
+    pixels = model.readout(theta)
+    assert pixels[0, 1, 1] == 1.0 and pixels.sum() == 1.0
+
+
+def test_forward_equals_functional_core_with_code_times_step(model: AISGenerator) -> None:
+    theta0 = model.latent(3, torch.Generator().manual_seed(1))
+    codes, steps = model.to_codes(), model.steps()
+    expected = integrate(
+        theta0, model.edges, codes["k"] * steps["k"], codes["delta"] * steps["delta"],
+        codes["sigma"] * steps["sigma"], 2.0, 4,
+    )
+    assert torch.equal(model.phases(theta0), expected)
+
+
+def test_codes_lie_in_hardware_ranges(model: AISGenerator) -> None:
+    codes = model.to_codes()
+    assert codes["k"].abs().max() <= 7
+    assert codes["delta"].min() >= -8 and codes["delta"].max() <= 7
+    assert codes["sigma"].min() >= 0 and codes["sigma"].max() <= 15
+    assert codes["k"].shape == (2, model.edges.shape[1])
+
+
+def test_training_step_moves_parameters_and_steps(model: AISGenerator) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss = model(model.latent(4, torch.Generator().manual_seed(0))).mean()
+    loss.backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert {"k", "sigma", "quantizers.k.step", "quantizers.sigma.step"} <= changed
+
+
+def test_float_model_has_no_codes() -> None:
+    model = AISGenerator(build_graph(TINY), ModelConfig(segments=2, bits=None), seed=0)
+    with pytest.raises(ValueError, match="float parameters"):
+        model.to_codes()
+    assert model.effective()["sigma"].min() >= 0
+
+
+def test_config_validates_itself() -> None:
+    with pytest.raises(ValueError, match="choose one of"):
+        ModelConfig(method="dopri5")
+    with pytest.raises(ValueError, match="one value per segment"):
+        ModelConfig(segments=3, sigma_init=(0.1, 0.2))
+    with pytest.raises(ValueError, match="bits"):
+        ModelConfig(bits=12)
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_dict({"segmentz": 3})
+
+
+def test_model_file_round_trip(model: AISGenerator, tmp_path) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    path = save_model(tmp_path / "m.pt", model, optimizer=opt.state_dict(),
+                      train_state={"step": 7})
+    loaded = load_model(path)
+    theta0 = model.latent(2, torch.Generator().manual_seed(5))
+    assert torch.equal(loaded.model(theta0), model(theta0))
+    assert loaded.train_state == {"step": 7}
+    assert loaded.versions["torch"] == torch.__version__
+    for name, codes in model.to_codes().items():
+        assert torch.equal(loaded.model.to_codes()[name], codes)
+    assert list(tmp_path.iterdir()) == [path]  # no temp files left behind
+
+
+def test_model_file_errors(model: AISGenerator, tmp_path) -> None:
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ModelFileError, match="not a readable oscsim model file"):
+        load_model(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ModelFileError, match="not an oscsim model file"):
+        load_model(foreign)
+    good = save_model(tmp_path / "good.pt", model)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="not a readable"):
+        load_model(truncated)
+    content = torch.load(good, weights_only=True)
+    content["codes"]["k"][0, 0] += 1
+    torch.save(content, tmp_path / "tampered.pt")
+    with pytest.raises(ModelFileError, match="disagree"):
+        load_model(tmp_path / "tampered.pt")
+
+
+def test_model_moves_between_dtypes(model: AISGenerator) -> None:
+    model64 = model.double()
+    out = model64(model64.latent(2, torch.Generator().manual_seed(0)))
+    assert out.dtype == torch.float64
