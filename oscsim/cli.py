@@ -1,0 +1,138 @@
+"""Command line: one subcommand per pipeline step, each a few lines calling one library function.
+
+Heavy imports (torch, matplotlib) happen inside the handlers so that ``oscsim --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from .errors import OscsimError
+
+if TYPE_CHECKING:
+    from .model import AISGenerator
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        from .fetch import fetch
+
+        print(fetch(args.name, args.dest, args.mirror or None, args.timeout_s, not args.quiet))
+    else:
+        from .data import dataset_info
+
+        _print_json(dataset_info(args.name, data_dir=args.data_dir))
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import build_graph, graph_stats
+    from .graph_io import draw_graph, save_graphml
+
+    graph = build_graph(args.preset)
+    if args.png:
+        draw_graph(graph, args.png)
+    if args.graphml:
+        save_graphml(graph, args.graphml)
+    if args.json or not (args.png or args.graphml):
+        _print_json(graph_stats(graph))
+    return 0
+
+
+def _load_or_new(model: str | None, preset: str, seed: int) -> tuple[AISGenerator, str]:
+    """A model from a file, or a fresh random one on a graph preset."""
+    from .graph import build_graph
+    from .model import AISGenerator, ModelConfig
+    from .modelfile import load_model
+
+    if model is None:
+        return AISGenerator(build_graph(preset), ModelConfig(), seed=seed), f"random {preset}"
+    return load_model(model).model, str(model)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import write_samples
+
+    model, source = _load_or_new(args.model, args.preset, args.seed)
+    summary = write_samples(
+        model, args.out, n=args.n, seed=args.seed, source=source, force=args.force
+    )
+    print(f"wrote {', '.join(summary['files'])} to {args.out}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.out, seed=args.seed, force=args.force)
+    _print_json({k: summary[k] for k in ("graph", "samples")})
+    print(f"demo results in {args.out}/ ({len(summary['files'])} files)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``oscsim`` command."""
+    parser = argparse.ArgumentParser(
+        prog="oscsim",
+        description="Train coupled-oscillator image generators, export them to ngspice, measure.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"oscsim {metadata.version('oscsim')}"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="fetch or inspect data sets (mnist, fashion-mnist, digits14)")
+    p.add_argument("action", choices=["fetch", "info"])
+    p.add_argument("name", help="data set name")
+    p.add_argument("--data-dir", help="folder holding the data set (info)")
+    p.add_argument("--dest", help="download folder (fetch; default ~/.cache/oscsim/NAME)")
+    p.add_argument("--mirror", action="append", help="base URL to download from (repeatable)")
+    p.add_argument("--timeout-s", type=float, default=60.0, help="per-request timeout (fetch)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (fetch)")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("graph", help="build a graph preset: stats as JSON, a drawing, GraphML")
+    p.add_argument("--preset", default="demo", help="graph preset (demo, mnist)")
+    p.add_argument("--json", action="store_true", help="print stats as JSON")
+    p.add_argument("--png", help="draw the graph to this PNG file")
+    p.add_argument("--graphml", help="save the graph as GraphML")
+    p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("sample", help="sample images from a model file or a fresh random model")
+    p.add_argument("model", nargs="?", help="model file (default: a fresh random model)")
+    p.add_argument("--preset", default="demo", help="graph preset of a fresh model")
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="latent (and fresh-model) seed")
+    p.add_argument("--out", default="samples", help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite earlier results")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("demo", help="run the pipeline on the embedded digits14 data")
+    p.add_argument("--out", default="demo-output", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite earlier results")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``oscsim``; returns the exit status (2 for a user-fixable error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OscsimError as exc:
+        print(f"oscsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

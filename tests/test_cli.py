@@ -1,0 +1,85 @@
+"""The command line, called in-process through ``main(argv)``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from oscsim.cli import main
+from oscsim.graph import GraphSpec, build_graph
+from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
+
+
+def test_help_lists_subcommands(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("data", "graph", "sample", "demo"):
+        assert cmd in out
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("oscsim ")
+
+
+@pytest.mark.parametrize(("preset", "nodes", "edges"), [("demo", 245, 1534), ("mnist", 980, 6588)])
+def test_graph_json(capsys, preset: str, nodes: int, edges: int) -> None:
+    assert main(["graph", "--preset", preset, "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert set(stats) == {"nodes", "edges", "visible", "hidden", "mean_degree", "max_degree"}
+    assert (stats["nodes"], stats["edges"]) == (nodes, edges)
+
+
+def test_graph_png_and_unknown_preset(tmp_path, capsys) -> None:
+    assert main(["graph", "--preset", "demo", "--png", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    assert main(["graph", "--preset", "nope"]) == 2
+    assert "demo" in capsys.readouterr().err
+
+
+def test_sample_fresh_model_and_refuses_to_overwrite(tmp_path, capsys) -> None:
+    out = tmp_path / "s"
+    assert main(["sample", "--n", "6", "--out", str(out)]) == 0
+    images = np.load(out / "samples.npy")
+    assert images.shape == (6, 14, 14) and images.dtype == np.float32
+    meta = json.loads((out / "samples.json").read_text())
+    assert meta["n"] == 6 and "torch" in meta["versions"]
+    assert main(["sample", "--n", "6", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["sample", "--n", "6", "--out", str(out), "--force"]) == 0
+    assert np.array_equal(np.load(out / "samples.npy"), images)  # same seed, same images
+
+
+def test_sample_from_model_file(tmp_path) -> None:
+    spec = GraphSpec(image_size=(4, 4), neighbourhood=8)
+    path = save_model(tmp_path / "m.pt", AISGenerator(build_graph(spec), ModelConfig(segments=2)))
+    assert main(["sample", str(path), "--n", "3", "--out", str(tmp_path / "o")]) == 0
+    assert np.load(tmp_path / "o" / "samples.npy").shape == (3, 4, 4)
+
+
+def test_sample_bad_model_file_is_a_clear_error(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_text("hello")
+    assert main(["sample", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not a readable oscsim model file" in capsys.readouterr().err
+
+
+def test_data_info_digits14(capsys) -> None:
+    assert main(["data", "info", "digits14"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "digits14"
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["graph"]["nodes"] == 245
+    for name in ("graph.png", "samples.png", "segments.png", "data.png", "model-untrained.pt"):
+        assert (out / name).exists(), name
