@@ -7,6 +7,7 @@ In the frame rotating at f_ref, with time t counted in reference cycles, inside 
 H(x) = Σ_m a_m sin(m x) + b_m cos(m x) (default: sin x). The sum over neighbours uses the
 identities sin(m(θ_j − θ_i)) = cos mθ_i · sin mθ_j − sin mθ_i · cos mθ_j (and the cosine one),
 so one sparse product K @ [sin mθ, cos mθ] per stage gives every harmonic; no N×N matrix.
+The phase velocity is one autograd node with an analytic backward (``oscsim.drift``).
 
 Shapes: phases ``(batch, n_osc)`` in rad; internally ``(n_osc, batch)`` so that the sparse
 product runs over contiguous rows.
@@ -21,7 +22,8 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .sparse import CouplingPattern, coupling_matmul
+from .drift import drift
+from .sparse import CouplingPattern
 from .steppers import Drift, ExplicitRK, get_method
 
 TWO_PI = 2.0 * math.pi
@@ -43,32 +45,6 @@ def harmonic_coefficients(harmonics: Harmonics) -> tuple[tuple[float, ...], tupl
     return tuple(rows[:, 0].tolist()), tuple(rows[:, 1].tolist())
 
 
-def _coupling(
-    theta: Tensor,
-    k: Tensor,
-    pattern: CouplingPattern,
-    mat: Tensor,
-    coeffs: tuple[tuple[float, ...], tuple[float, ...]],
-) -> Tensor:
-    """Σ_j k_ij H(θ_j − θ_i) for phases ``theta`` of shape ``[N, B]``."""
-    sin_c, cos_c = coeffs
-    m_max, b = len(sin_c), theta.shape[1]
-    sines = [torch.sin(theta if m == 1 else m * theta) for m in range(1, m_max + 1)]
-    cosines = [torch.cos(theta if m == 1 else m * theta) for m in range(1, m_max + 1)]
-    y = coupling_matmul(k, torch.cat(sines + cosines, dim=1), pattern, mat)
-    out = None
-    for m in range(m_max):
-        ks, kc = y[:, m * b : (m + 1) * b], y[:, (m_max + m) * b : (m_max + m + 1) * b]
-        terms = []
-        if sin_c[m]:
-            terms.append(sin_c[m] * (cosines[m] * ks - sines[m] * kc))
-        if cos_c[m]:
-            terms.append(cos_c[m] * (cosines[m] * kc + sines[m] * ks))
-        for term in terms:
-            out = term if out is None else out + term
-    return torch.zeros_like(theta) if out is None else out
-
-
 def segment_drift(
     k: Tensor,
     delta: Tensor,
@@ -81,13 +57,11 @@ def segment_drift(
     Args:
         k: ``[E]`` couplings; delta, sigma: ``[N]`` detuning and SHIL strength (per cycle).
     """
-    mat = pattern.matrix(k)
-    delta_c, sigma_c = delta[:, None], sigma[:, None]
+    k2, delta2, sigma2 = TWO_PI * k, TWO_PI * delta, TWO_PI * sigma
+    mat = pattern.matrix(k2)
 
     def f(theta: Tensor) -> Tensor:
-        return TWO_PI * (
-            delta_c + _coupling(theta, k, pattern, mat, coeffs) - sigma_c * torch.sin(2.0 * theta)
-        )
+        return drift(theta, k2, delta2, sigma2, pattern, mat, coeffs)
 
     return f
 

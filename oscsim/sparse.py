@@ -1,9 +1,7 @@
 """Symmetric sparse coupling matrices in CSR form, built from an undirected edge list.
 
 The coupling matrix K has K_ij = K_ji = k_e for every edge e = (i, j). It is stored as a CSR
-pattern computed once per graph; only its values change (per segment, per training step). The
-product K @ X has an analytic backward (K is symmetric, so dL/dX = K @ G, and dL/dk_e =
-G_i·X_j + G_j·X_i, a sampled dense-dense product), so autograd never walks a gather/scatter graph.
+pattern computed once per graph; only its values change (per segment, per training step).
 """
 
 from __future__ import annotations
@@ -48,9 +46,11 @@ class CouplingPattern:
         cols = torch.cat([edges[1], edges[0]])
         # perm[p] is the index into cat(k, k) of the p-th stored (CSR-ordered) value.
         self.perm = torch.argsort(rows * n_osc + cols)
-        self.col = cols[self.perm].contiguous()
+        # int32 indices: with int64 ones every sparse product first converts them (measured 2×).
+        index = torch.int32 if 2 * self.n_edges < 2**31 else torch.int64
+        self.col = cols[self.perm].to(index).contiguous()
         counts = torch.bincount(rows, minlength=n_osc)
-        self.crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        self.crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).to(index)
 
     def to(self, device: torch.device | str) -> CouplingPattern:
         """Return a copy whose index tensors live on ``device``."""
@@ -71,41 +71,10 @@ class CouplingPattern:
         return _csr(self.crow, self.col, values, self.n_osc)
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """Y = K @ X for the symmetric coupling matrix K(k), with an analytic backward."""
-
-    @staticmethod
-    def forward(ctx, k: Tensor, x: Tensor, pattern: CouplingPattern, mat: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.pattern, ctx.mat = pattern, mat
-        return mat @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (x,) = ctx.saved_tensors
-        pattern, mat = ctx.pattern, ctx.mat
-        grad_k = grad_x = None
-        if ctx.needs_input_grad[1]:
-            grad_x = mat @ grad
-        if ctx.needs_input_grad[0]:
-            # dL/dK_ij = G_i · X_j at every stored (i, j); each edge is stored twice.
-            sampled = torch.sparse.sampled_addmm(mat, grad, x.transpose(0, 1), beta=0.0)
-            per_entry = torch.empty_like(sampled.values())
-            per_entry[pattern.perm] = sampled.values()
-            grad_k = per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
-        return grad_k, grad_x, None, None
-
-
-def coupling_matmul(
-    k: Tensor, x: Tensor, pattern: CouplingPattern, mat: Tensor | None = None
-) -> Tensor:
-    """Compute K(k) @ x for ``k`` of shape ``[E]`` and ``x`` of shape ``[N, C]``.
-
-    ``mat`` may pass a prebuilt ``pattern.matrix(k)`` so that a segment builds it once.
-    """
-    if mat is None:
-        mat = pattern.matrix(k)
-    return _SymmetricSpMM.apply(k, x, pattern, mat)
+def sparse_mm(mat: Tensor, x: Tensor) -> Tensor:
+    """``mat @ x`` for a CSR ``mat``, writing into a fresh output (no zero fill, see benchmarks)."""
+    out = x.new_empty(mat.shape[0], x.shape[1])
+    return torch.addmm(out, mat, x, beta=0.0, out=out)
 
 
 def dense_matrix(k: Tensor, pattern: CouplingPattern) -> Tensor:

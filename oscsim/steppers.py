@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor
 
 Drift = Callable[[Tensor], Tensor]
@@ -30,12 +31,12 @@ class ExplicitRK:
             yi = y
             for aij, kj in zip(row, stages, strict=False):
                 if aij:
-                    yi = yi + (h * aij) * kj
+                    yi = torch.add(yi, kj, alpha=h * aij)
             stages.append(f(yi))
         out = y
         for bi, ki in zip(self.b, stages, strict=True):
             if bi:
-                out = out + (h * bi) * ki
+                out = torch.add(out, ki, alpha=h * bi)
         return out
 
 

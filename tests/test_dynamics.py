@@ -10,7 +10,7 @@ import torch
 
 from oscsim.dynamics import integrate
 from oscsim.reference import dense_integrate
-from oscsim.sparse import CouplingPattern, coupling_matmul, dense_matrix
+from oscsim.sparse import CouplingPattern
 from oscsim.steppers import RK4, Heun, get_method
 
 F64 = torch.float64
@@ -150,18 +150,19 @@ def test_gradcheck_tiny_model() -> None:
     assert torch.autograd.gradcheck(fn, inputs)
 
 
-def test_sparse_matmul_gradient_matches_dense() -> None:
-    _, edges, k, _, _ = _random_problem(n=20, e=40)
-    pattern = CouplingPattern(edges, 20)
-    x = torch.randn(20, 6, dtype=F64, requires_grad=True)
-    kk = k[0].clone().requires_grad_()
-    w = torch.randn(20, 6, dtype=F64)
-    (coupling_matmul(kk, x, pattern) * w).sum().backward()
-    x2 = x.detach().clone().requires_grad_()
-    k2 = k[0].clone().requires_grad_()
-    ((dense_matrix(k2, pattern) @ x2) * w).sum().backward()
-    assert torch.allclose(kk.grad, k2.grad, atol=1e-12)
-    assert torch.allclose(x.grad, x2.grad, atol=1e-12)
+@pytest.mark.parametrize("harmonics", [None, [[0.8, 0.2], [0.3, -0.1]]])
+def test_analytic_backward_matches_autograd_reference(harmonics) -> None:
+    theta0, edges, k, delta, sigma = _random_problem(n=20, e=40, s=2, b=3)
+    w = torch.randn(3, 20, dtype=F64)
+    grads = []
+    for fn in (integrate, dense_integrate):
+        leaves = [t.clone().requires_grad_() for t in (theta0, k, delta, sigma)]
+        th, kk, dd, ss = leaves
+        out = fn(th, edges, kk, dd, ss, 1.5, 6, harmonics=harmonics)
+        (out.sin() * w).sum().backward()
+        grads.append([t.grad for t in leaves])
+    for fast, ref in zip(*grads, strict=True):
+        assert (fast - ref).abs().max() < 1e-10
 
 
 def test_checkpointing_gives_identical_values_and_gradients() -> None:
@@ -189,10 +190,15 @@ def test_checkpointing_gives_identical_values_and_gradients() -> None:
 
 def test_float32_tracks_float64() -> None:
     theta0, edges, k, delta, sigma = _random_problem(n=30, e=60, s=4, b=8)
-    args64 = (theta0, edges, k, delta, sigma, 4.0, 16)
+    args64 = (theta0, edges, k, delta, sigma, 2.0, 8)
     out64 = integrate(*args64)
-    out32 = integrate(*(t.float() if t.is_floating_point() else t for t in args64[:5]), 4.0, 16)
-    assert (out32.double() - out64).abs().max() < 1e-3
+    out32 = integrate(*(t.float() if t.is_floating_point() else t for t in args64[:5]), 2.0, 8)
+    # The float64 reference starts from the float32-rounded inputs: a frustrated network
+    # amplifies a 1e-8 change of k or σ near its unstable points, which is not float32's fault.
+    rounded = [t.float().double() if t.is_floating_point() else t for t in args64[:5]]
+    error = (out32.double() - integrate(*rounded, 2.0, 8)).abs()
+    assert error.max() < 2e-4
+    assert error.median() < 2e-6
 
 
 def test_noise_diffuses_free_phase_at_the_stated_rate() -> None:

@@ -1,0 +1,266 @@
+"""Run ngspice in batch mode, one process per netlist, and read back its binary raw file.
+
+Each run gets its own directory holding a ``.spiceinit`` (``set num_threads=1``; optionally
+``set ngbehavior=hsa`` for SKY130 models) and calls ``ngspice -b -r out.raw <netlist>``. PySpice's
+own subprocess mode is not used: it breaks on ngspice 39.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from oscsim.errors import SpiceError
+from oscsim.spice.format import spice_float
+from oscsim.spice.raw import RawFile, read_raw
+
+NGSPICE_ENV = "OSCSIM_NGSPICE"
+MIN_STEPS_PER_CYCLE = 100
+
+_FAILURE = re.compile(
+    r"timestep too small|singular matrix|simulation\(s\) aborted|simulation interrupted"
+    r"|circuit not parsed|could not find|fatal|^\s*error\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+_NUMBER = re.compile(
+    r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*\Z", re.I
+)
+_SUFFIX = {
+    "t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "mil": 25.4e-6,
+    "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18,
+}  # fmt: skip
+
+
+def find_ngspice(ngspice: str | Path | None = None) -> str:
+    """Path of the ngspice executable: ``ngspice``, else ``$OSCSIM_NGSPICE``, else ``PATH``.
+
+    Raises:
+        SpiceError: not found, with how to install it.
+    """
+    wanted = str(ngspice or os.environ.get(NGSPICE_ENV) or "ngspice")
+    found = shutil.which(wanted)
+    if found is None:
+        raise SpiceError(
+            f"ngspice not found (looked for {wanted!r}); install it with "
+            f"`apt-get install ngspice` (Debian/Ubuntu) or set {NGSPICE_ENV} to its path"
+        )
+    return found
+
+
+def run_netlist(
+    netlist: str | Path,
+    timeout_s: float = 300.0,
+    workdir: str | Path | None = None,
+    *,
+    ngspice: str | Path | None = None,
+    hsa: bool = False,
+    f_ref_hz: float | None = None,
+) -> RawFile:
+    """Simulate one netlist with ``ngspice -b -r out.raw`` and return its raw file.
+
+    Args:
+        netlist: a netlist file (``Path``), or netlist text (a ``str`` with a newline). Relative
+            ``.include`` paths resolve from the file's directory, or from ``workdir`` for text.
+        timeout_s: wall-clock limit, s.
+        workdir: directory to run in and keep (``.spiceinit``, ``out.raw``, ``ngspice.log``, and
+            ``netlist.cir`` for text); default a temporary directory removed afterwards.
+        ngspice: executable to use (default: see ``find_ngspice``).
+        hsa: add ``set ngbehavior=hsa`` (needed by the SKY130 models).
+        f_ref_hz: if given, first check the ``.tran`` max step with ``check_tran``.
+
+    Raises:
+        SpiceError: ngspice missing, a failed or non-converging run, a timeout, no raw file;
+            the message names the netlist and quotes ngspice.
+    """
+    text, label, source = _load(netlist)
+    exe = find_ngspice(ngspice)
+    if f_ref_hz is not None:
+        check_tran(text, f_ref_hz, label)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="oscsim-ngspice-") as tmp:
+            return _run_in(Path(tmp), exe, text, label, source, timeout_s, hsa)
+    run_dir = Path(workdir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return _run_in(run_dir, exe, text, label, source, timeout_s, hsa)
+
+
+def run_many(
+    netlists: Sequence[str | Path],
+    processes: int | None = None,
+    timeout_s: float = 300.0,
+    *,
+    progress: bool = True,
+    **kwargs: object,
+) -> list[RawFile]:
+    """Simulate many netlists, at most ``processes`` ngspice processes at once; input order.
+
+    Each netlist is its own ngspice process; a thread pool (``concurrent.futures``) only starts
+    them and reads their raw files, so nothing is pickled and torch is never re-imported in
+    workers. ``kwargs`` go to ``run_netlist`` (not ``workdir``: each run needs its own).
+
+    Raises:
+        SpiceError: the first failing netlist (in input order); runs not yet started are cancelled.
+    """
+    if "workdir" in kwargs:
+        raise ValueError("run_many gives each netlist its own temporary directory; drop workdir")
+    workers = processes or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_netlist, n, timeout_s, **kwargs) for n in netlists]
+        results: list[RawFile] = []
+        with tqdm(total=len(futures), desc="ngspice", unit="run", disable=not progress) as bar:
+            for fut in futures:
+                try:
+                    results.append(fut.result())
+                except BaseException:
+                    for other in futures:
+                        other.cancel()
+                    raise
+                bar.update()
+    return results
+
+
+def tran_line(t_stop_s: float, f_ref_hz: float, steps_per_cycle: int = MIN_STEPS_PER_CYCLE) -> str:
+    """``.tran`` line with print step = max step = ``T_ref / steps_per_cycle``, from 0, with uic.
+
+    Raises:
+        ValueError: ``steps_per_cycle`` below 100 (coarser steps move the attractor).
+    """
+    if steps_per_cycle < MIN_STEPS_PER_CYCLE:
+        raise ValueError(f"steps_per_cycle must be >= {MIN_STEPS_PER_CYCLE}, got {steps_per_cycle}")
+    if not (t_stop_s > 0 and f_ref_hz > 0):
+        raise ValueError("t_stop_s and f_ref_hz must be > 0")
+    step = spice_float(1.0 / (f_ref_hz * steps_per_cycle))
+    return f".tran {step} {spice_float(t_stop_s)} 0 {step} uic"
+
+
+def check_tran(netlist_text: str, f_ref_hz: float, label: str = "netlist") -> float:
+    """Check that every ``.tran`` line limits the step to ``T_ref / 100``; return the max step, s.
+
+    Without an explicit TMAX, ngspice's default ``min(TSTEP, (TSTOP - TSTART) / 50)`` is used.
+
+    Raises:
+        SpiceError: no ``.tran`` line, an unreadable one, or a max step coarser than T_ref/100.
+    """
+    limit = 1.0 / (f_ref_hz * MIN_STEPS_PER_CYCLE)
+    steps = []
+    for line in _logical_lines(netlist_text):
+        words = line.split()
+        if not words or words[0].lower() != ".tran":
+            continue
+        values = [_spice_number(w, label) for w in words[1:] if w.lower() != "uic"]
+        if len(values) < 2:
+            raise SpiceError(f"{label}: .tran needs TSTEP and TSTOP: {line!r}")
+        tstep, tstop = values[0], values[1]
+        tstart = values[2] if len(values) > 2 else 0.0
+        tmax = values[3] if len(values) > 3 else min(tstep, (tstop - tstart) / 50.0)
+        if tmax > limit * (1.0 + 1e-9):
+            raise SpiceError(
+                f"{label}: .tran max step {tmax:.4g} s is coarser than T_ref/100 = {limit:.4g} s "
+                f"(coarser steps move the attractor); set TMAX, e.g. {tran_line(tstop, f_ref_hz)!r}"
+            )
+        steps.append(tmax)
+    if not steps:
+        raise SpiceError(f"{label}: no .tran line; add one, e.g. '.tran 10p 100n 0 10p uic'")
+    return max(steps)
+
+
+def _load(netlist: str | Path) -> tuple[str, str, Path | None]:
+    """Netlist text, a label for messages, and the file (None for text)."""
+    if isinstance(netlist, Path):
+        try:
+            text = netlist.read_text()
+        except OSError as exc:
+            raise SpiceError(f"cannot read netlist {netlist}: {exc.strerror}") from None
+        return text, f"netlist {netlist}", netlist.resolve()
+    if "\n" not in netlist:
+        raise SpiceError(
+            f"netlist text must have a title line and more; to run a file pass Path({netlist!r})"
+        )
+    title = netlist.strip().splitlines()[0].strip() if netlist.strip() else ""
+    return netlist, f"netlist {title!r} (text)", None
+
+
+def _run_in(
+    run_dir: Path,
+    exe: str,
+    text: str,
+    label: str,
+    source: Path | None,
+    timeout_s: float,
+    hsa: bool,
+) -> RawFile:
+    """Write ``.spiceinit`` (and the text netlist), run ngspice, check its log, read the raw."""
+    init = "set num_threads=1\n" + ("set ngbehavior=hsa\n" if hsa else "")
+    (run_dir / ".spiceinit").write_text(init)
+    if source is None:
+        source = run_dir / "netlist.cir"
+        source.write_text(text)
+    raw_path = run_dir / "out.raw"
+    raw_path.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run(
+            [exe, "-b", "-r", raw_path.name, str(source)],
+            cwd=run_dir,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SpiceError(
+            f"ngspice timed out after {timeout_s:g} s on {label}; "
+            "shorten the .tran or raise timeout_s"
+        ) from None
+    except OSError as exc:
+        raise SpiceError(f"cannot start ngspice ({exe}) for {label}: {exc.strerror}") from None
+    log = proc.stdout + proc.stderr
+    (run_dir / "ngspice.log").write_text(log)
+    failures = list(dict.fromkeys(m.group(0).strip() for m in _FAILURE.finditer(log)))
+    if proc.returncode != 0 or failures or not raw_path.exists():
+        raise SpiceError(
+            f"ngspice failed on {label} (exit code {proc.returncode}"
+            + (f"; {', '.join(failures)}" if failures else "")
+            + f"):\n{_quote(log)}"
+        )
+    return read_raw(raw_path)
+
+
+def _quote(log: str, n_lines: int = 12) -> str:
+    """ngspice's log from its first error keyword on (repeats dropped), else its last lines."""
+    lines = list(dict.fromkeys(ln.rstrip() for ln in log.splitlines() if ln.strip()))
+    first = next((i for i, ln in enumerate(lines) if _FAILURE.search(ln)), None)
+    chosen = lines[first : first + n_lines] if first is not None else lines[-n_lines:]
+    return "\n".join(f"  | {ln}" for ln in chosen) or "  | (ngspice printed nothing)"
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Netlist lines after the title, with ``+`` continuations joined and comments dropped."""
+    out: list[str] = []
+    for raw in text.splitlines()[1:]:
+        line = raw.split(";")[0].rstrip()
+        if line.startswith("+") and out:
+            out[-1] += " " + line[1:]
+        elif line and not line.lstrip().startswith("*"):
+            out.append(line.strip())
+    return out
+
+
+def _spice_number(word: str, label: str) -> float:
+    """Value of a SPICE number such as ``10p``, ``1.5n``, ``2meg``, ``1e-9``."""
+    match = _NUMBER.match(word)
+    if match is None:
+        raise SpiceError(f"{label}: cannot read {word!r} as a number in the .tran line")
+    value = float(match.group(1)) * _SUFFIX.get((match.group(2) or "").lower(), 1.0)
+    if not math.isfinite(value):
+        raise SpiceError(f"{label}: {word!r} in the .tran line is not finite")
+    return value
