@@ -39,8 +39,13 @@ def test_forward_equals_functional_core_with_code_times_step(model: AISGenerator
     theta0 = model.latent(3, torch.Generator().manual_seed(1))
     codes, steps = model.to_codes(), model.steps()
     expected = integrate(
-        theta0, model.edges, codes["k"] * steps["k"], codes["delta"] * steps["delta"],
-        codes["sigma"] * steps["sigma"], 2.0, 4,
+        theta0,
+        model.edges,
+        codes["k"] * steps["k"],
+        codes["delta"] * steps["delta"],
+        codes["sigma"] * steps["sigma"],
+        2.0,
+        4,
     )
     assert torch.equal(model.phases(theta0), expected)
 
@@ -84,8 +89,7 @@ def test_config_validates_itself() -> None:
 
 def test_model_file_round_trip(model: AISGenerator, tmp_path) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    path = save_model(tmp_path / "m.pt", model, optimizer=opt.state_dict(),
-                      train_state={"step": 7})
+    path = save_model(tmp_path / "m.pt", model, optimizer=opt.state_dict(), train_state={"step": 7})
     loaded = load_model(path)
     theta0 = model.latent(2, torch.Generator().manual_seed(5))
     assert torch.equal(loaded.model(theta0), model(theta0))
