@@ -70,6 +70,28 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+    from .train_config import preset
+
+    given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
+    try:
+        config = preset(args.preset, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise OscsimError(str(exc)) from None
+    summary = train(
+        config,
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.quiet,
+        force=args.force,
+        threads=args.threads,
+    )
+    _print_json(summary)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -115,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="samples", help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite earlier results")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("train", help="train a generator as a WGAN-GP (resumable)")
+    p.add_argument("--preset", default="demo", choices=["demo", "mnist", "fashion"])
+    p.add_argument("--out", default="train-output", help="output folder")
+    p.add_argument("--steps", type=int, help="total generator iterations (default: preset's)")
+    p.add_argument("--batch", type=int, help="images per step (default: preset's, 64)")
+    p.add_argument("--seed", type=int, help="seed of the whole run (default: preset's, 0)")
+    p.add_argument("--data-dir", help="folder holding the data set files")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--force", action="store_true", help="start over, overwriting a run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded digits14 data")
     p.add_argument("--out", default="demo-output", help="output folder")

@@ -4,8 +4,10 @@ For phases θ (layout ``[N, B]``), harmonics m with coefficients (a_m, b_m), s =
 c = cos mθ, and the symmetric coupling matrix K (values per edge):
 
     f = δ + Σ_m [ a_m (c ⊙ Ks − s ⊙ Kc) + b_m (c ⊙ Kc + s ⊙ Ks) ] − σ ⊙ sin 2θ
+          + ρ ⊙ Σ_m [ −a_m s + b_m c ]
 
-(δ, σ and K already carry the factor 2π). The forward pass runs one sparse product
+(δ, σ, ρ and K already carry the factor 2π). The last line is ρ·H(0 − θ): coupling to the
+reference clock, an oscillator pinned at phase 0. The forward pass runs one sparse product
 K @ [s_1..s_M | c_1..c_M] and a few fused element-wise ops; the backward pass runs one sparse
 product for dL/dθ and one sampled dense product (SDDMM) for dL/dk, and saves only [s|c] and
 [Ks|Kc]: autograd never records the dozen element-wise ops per stage.
@@ -41,6 +43,19 @@ def _trig(theta: Tensor, m_max: int) -> Tensor:
     return x
 
 
+def _reference_coupling(
+    s: list[Tensor], c: list[Tensor], sin_c: tuple[float, ...], cos_c: tuple[float, ...]
+) -> Tensor:
+    """H(0 − θ) = Σ_m (−a_m sin mθ + b_m cos mθ): the pull of the phase-0 reference clock."""
+    out = torch.zeros_like(s[0])
+    for m in range(len(sin_c)):
+        if sin_c[m]:
+            out.add_(s[m], alpha=-sin_c[m])
+        if cos_c[m]:
+            out.add_(c[m], alpha=cos_c[m])
+    return out
+
+
 class _Drift(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -49,6 +64,7 @@ class _Drift(torch.autograd.Function):
         k: Tensor,
         delta: Tensor,
         sigma: Tensor,
+        rho: Tensor | None,
         pattern: CouplingPattern,
         mat: Tensor,
         coeffs: Coeffs,
@@ -71,13 +87,15 @@ class _Drift(torch.autograd.Function):
                 out.addcmul_(s[m], kc[m], value=-sin_c[m])
             if cos_c[m]:
                 out.addcmul_(c[m], kc[m], value=cos_c[m]).addcmul_(s[m], ks[m], value=cos_c[m])
-        ctx.save_for_backward(x, y, sigma)
+        if rho is not None:
+            out.addcmul_(_reference_coupling(s, c, sin_c, cos_c), rho[:, None])
+        ctx.save_for_backward(x, y, sigma, rho)
         ctx.pattern, ctx.mat, ctx.coeffs = pattern, mat, coeffs
         return out
 
     @staticmethod
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
-        x, y, sigma = ctx.saved_tensors
+        x, y, sigma, rho = ctx.saved_tensors
         pattern, mat, (sin_c, cos_c) = ctx.pattern, ctx.mat, ctx.coeffs
         m_max, b = len(sin_c), g.shape[1]
         s, c = _blocks(x, b, m_max)
@@ -94,7 +112,7 @@ class _Drift(torch.autograd.Function):
             inner = torch.mul(c[m], ks[m]).mul_(bb).addcmul_(s[m], ks[m], value=-a)
             inner.addcmul_(c[m], kc[m], value=-a).addcmul_(s[m], kc[m], value=-bb)
             direct.add_(inner, alpha=float(m + 1))
-        grad_theta = grad_k = grad_delta = grad_sigma = None
+        grad_theta = grad_k = grad_delta = grad_sigma = grad_rho = None
         if ctx.needs_input_grad[0]:
             r = sparse_mm(mat, pq)
             rp, rq = _blocks(r, b, m_max)
@@ -104,6 +122,12 @@ class _Drift(torch.autograd.Function):
                 grad_theta.addcmul_(s[m], rq[m], value=-float(m + 1))
             cos2 = torch.mul(c[0], c[0]).addcmul_(s[0], s[0], value=-1.0)
             grad_theta.addcmul_(g * cos2, sigma[:, None], value=-2.0)
+            if rho is not None:  # d/dθ of ρ Σ_m (−a sin mθ + b cos mθ)
+                slope = torch.zeros_like(g)
+                for m in range(m_max):
+                    slope.add_(c[m], alpha=-(m + 1) * sin_c[m])
+                    slope.add_(s[m], alpha=-(m + 1) * cos_c[m])
+                grad_theta.addcmul_(g * slope, rho[:, None])
         if ctx.needs_input_grad[1]:
             sampled = torch.sparse.sampled_addmm(mat, pq, x.transpose(0, 1), beta=0.0)
             per_entry = torch.empty_like(sampled.values())
@@ -113,7 +137,9 @@ class _Drift(torch.autograd.Function):
             grad_delta = g.sum(1)
         if ctx.needs_input_grad[3]:
             grad_sigma = -2.0 * (g * s[0] * c[0]).sum(1)
-        return grad_theta, grad_k, grad_delta, grad_sigma, None, None, None
+        if ctx.needs_input_grad[4]:
+            grad_rho = (g * _reference_coupling(s, c, sin_c, cos_c)).sum(1)
+        return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None, None
 
 
 def drift(
@@ -121,6 +147,7 @@ def drift(
     k: Tensor,
     delta: Tensor,
     sigma: Tensor,
+    rho: Tensor | None,
     pattern: CouplingPattern,
     mat: Tensor,
     coeffs: Coeffs,
@@ -128,8 +155,9 @@ def drift(
     """Phase velocity ``[N, B]`` for phases ``theta`` ``[N, B]``.
 
     Args:
-        k: ``[E]`` couplings, delta/sigma: ``[N]``, all pre-multiplied by 2π.
+        k: ``[E]`` couplings, delta/sigma/rho: ``[N]``, all pre-multiplied by 2π; ``rho=None``
+            leaves the reference-clock coupling out.
         mat: ``pattern.matrix(k)`` (built once per segment by the caller).
         coeffs: (sin, cos) Fourier coefficients of H per harmonic.
     """
-    return _Drift.apply(theta, k, delta, sigma, pattern, mat, coeffs)
+    return _Drift.apply(theta, k, delta, sigma, rho, pattern, mat, coeffs)

@@ -2,7 +2,13 @@
 
 In the frame rotating at f_ref, with time t counted in reference cycles, inside segment s:
 
-    dθ_i/dt = 2π [ δ_i(s) + Σ_{j∈N(i)} k_ij(s) · H(θ_j − θ_i) − σ_i(s) · sin 2θ_i ]
+    dθ_i/dt = 2π [ δ_i(s) + Σ_{j∈N(i)} k_ij(s) · H(θ_j − θ_i) − σ_i(s) · sin 2θ_i
+                   + ρ_i(s) · H(0 − θ_i) ]
+
+ρ couples each oscillator to the reference clock (phase 0) through the same kind of bank as
+k. DESIGN.md's equation has no ρ; without it the dynamics are invariant under θ → θ + π
+(differences and sin 2θ do not change) while the readout (1 − cos θ)/2 inverts, so a
+generator could only produce a distribution symmetric under black ↔ white: mean pixel 0.5.
 
 H(x) = Σ_m a_m sin(m x) + b_m cos(m x) (default: sin x). The sum over neighbours uses the
 identities sin(m(θ_j − θ_i)) = cos mθ_i · sin mθ_j − sin mθ_i · cos mθ_j (and the cosine one),
@@ -49,24 +55,29 @@ def segment_drift(
     k: Tensor,
     delta: Tensor,
     sigma: Tensor,
+    rho: Tensor | None,
     pattern: CouplingPattern,
     coeffs: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> Drift:
     """The phase velocity (rad per cycle) inside one segment, as a function of ``[N, B]`` phases.
 
     Args:
-        k: ``[E]`` couplings; delta, sigma: ``[N]`` detuning and SHIL strength (per cycle).
+        k: ``[E]`` couplings; delta, sigma, rho: ``[N]`` detuning, SHIL strength and
+            reference-clock coupling (per cycle; ``rho`` may be None).
     """
     k2, delta2, sigma2 = TWO_PI * k, TWO_PI * delta, TWO_PI * sigma
+    rho2 = None if rho is None else TWO_PI * rho
     mat = pattern.matrix(k2)
 
     def f(theta: Tensor) -> Tensor:
-        return drift(theta, k2, delta2, sigma2, pattern, mat, coeffs)
+        return drift(theta, k2, delta2, sigma2, rho2, pattern, mat, coeffs)
 
     return f
 
 
-def _check_inputs(theta0: Tensor, k: Tensor, delta: Tensor, sigma: Tensor, n_edges: int) -> None:
+def _check_inputs(
+    theta0: Tensor, k: Tensor, delta: Tensor, sigma: Tensor, rho: Tensor | None, n_edges: int
+) -> None:
     """Raise a ValueError that names the argument whose shape, dtype or device is off."""
     if theta0.dim() != 2 or not theta0.dtype.is_floating_point:
         raise ValueError(f"theta0 must be a float tensor [batch, n_osc], got {tuple(theta0.shape)}")
@@ -74,10 +85,11 @@ def _check_inputs(theta0: Tensor, k: Tensor, delta: Tensor, sigma: Tensor, n_edg
     if k.dim() != 2 or k.shape[1] != n_edges:
         raise ValueError(f"k must have shape [segments, {n_edges}], got {tuple(k.shape)}")
     s = k.shape[0]
-    for name, t in (("delta", delta), ("sigma", sigma)):
+    named = [("delta", delta), ("sigma", sigma)] + ([("rho", rho)] if rho is not None else [])
+    for name, t in named:
         if tuple(t.shape) != (s, n):
             raise ValueError(f"{name} must have shape [{s}, {n}], got {tuple(t.shape)}")
-    for name, t in (("k", k), ("delta", delta), ("sigma", sigma)):
+    for name, t in [("k", k), *named]:
         if t.dtype != theta0.dtype or t.device != theta0.device:
             raise ValueError(
                 f"{name} is {t.dtype} on {t.device} but theta0 is {theta0.dtype} on "
@@ -118,6 +130,7 @@ def integrate(
     generator: torch.Generator | None = None,
     return_trajectory: bool = False,
     *,
+    rho: Tensor | None = None,
     pattern: CouplingPattern | None = None,
     checkpoint: bool = False,
 ) -> Tensor:
@@ -135,6 +148,7 @@ def integrate(
             ``noise·sqrt(h)·ξ`` is added (Euler–Maruyama for ``method="euler"``).
         generator: torch generator for the noise.
         return_trajectory: return every step ``[S·steps + 1, B, N]`` instead of the final phases.
+        rho: ``[S, N]`` coupling of each oscillator to the phase-0 reference clock (or None).
         pattern: a prebuilt ``CouplingPattern`` of ``edges`` (saves rebuilding it per call).
         checkpoint: recompute each segment in the backward pass instead of storing its stages.
 
@@ -154,7 +168,7 @@ def integrate(
         raise ValueError(f"noise must be >= 0, got {noise}")
     if pattern is None:
         pattern = CouplingPattern(edges, theta0.shape[1])
-    _check_inputs(theta0, k, delta, sigma, pattern.n_edges)
+    _check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
     if pattern.device != theta0.device:
         pattern = pattern.to(theta0.device)
     coeffs = harmonic_coefficients(harmonics)
@@ -169,7 +183,9 @@ def integrate(
             where = generator.device if generator is not None else theta.device
             xi = torch.randn(shape, generator=generator, dtype=theta.dtype, device=where)
             kicks = (noise * math.sqrt(h)) * xi.to(theta.device)
-        f = segment_drift(k[s], delta[s], sigma[s], pattern, coeffs)
+        f = segment_drift(
+            k[s], delta[s], sigma[s], None if rho is None else rho[s], pattern, coeffs
+        )
         if checkpoint and keep is None and torch.is_grad_enabled():
             theta = _checkpoint(
                 _rollout, theta, f, stepper, h, steps, kicks, None, use_reentrant=False

@@ -19,8 +19,12 @@ from .quant import CodeFormat, LsqQuantizer
 from .sparse import CouplingPattern
 from .steppers import get_method
 
-PARAMS = ("k", "delta", "sigma")
-_KIND = {"k": "sign-magnitude", "delta": "twos-complement", "sigma": "unsigned"}
+_KIND = {
+    "k": "sign-magnitude",
+    "delta": "twos-complement",
+    "sigma": "unsigned",
+    "rho": "sign-magnitude",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class ModelConfig:
 
     Rates are in units of f_ref (per reference cycle). ``bits=None`` trains float parameters.
     ``k_max``, ``delta_max`` and ``sigma_max`` set the initial quantizer ranges (hardware range).
+    The defaults are what the ``lc`` cell realises with modest conductances (k ≈ 0.0016 per
+    cycle per 20 µS, netlists/cells/README.md) and keep RK4 at 2 steps per cycle accurate
+    (stiffness 2π·degree·k_max·h ≈ 1.5 at degree 24; see benchmarks/behavioural.py).
+    ``reference_injection`` adds ρ, a 4-bit sign-magnitude coupling of each oscillator to the
+    reference clock: without it the model cannot break the θ → θ + π symmetry (see dynamics).
     ``sigma_init`` is the SHIL strength of each segment at initialisation: weak locking early
     (let couplings form structure), strong late (binarise); ``None`` ramps linearly from 0 to
     ``sigma_max / 2``.
@@ -41,11 +50,13 @@ class ModelConfig:
     harmonics: tuple[tuple[float, float], ...] | None = None
     noise: float = 0.0
     bits: int | None = 4
-    k_max: float = 0.1
-    delta_max: float = 0.05
-    sigma_max: float = 0.2
-    k_init_std: float = 0.02
+    k_max: float = 0.02
+    delta_max: float = 0.01
+    sigma_max: float = 0.04
+    rho_max: float = 0.02
+    k_init_std: float = 0.005
     sigma_init: tuple[float, ...] | None = None
+    reference_injection: bool = True
 
     def __post_init__(self) -> None:
         if self.segments < 1 or self.steps_per_segment < 1:
@@ -56,7 +67,7 @@ class ModelConfig:
         harmonic_coefficients(self.harmonics)
         if self.bits is not None:
             CodeFormat(self.bits, "unsigned")
-        for name in ("k_max", "delta_max", "sigma_max"):
+        for name in ("k_max", "delta_max", "sigma_max", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.sigma_init is not None and len(self.sigma_init) != self.segments:
@@ -111,9 +122,10 @@ class AISGenerator(nn.Module):
         self.k = nn.Parameter(config.k_init_std * torch.randn(s, edges.shape[1], generator=g))
         self.delta = nn.Parameter(torch.zeros(s, n))
         self.sigma = nn.Parameter(torch.tensor(sigma0, dtype=torch.float32)[:, None].repeat(1, n))
+        self.rho = nn.Parameter(torch.zeros(s, n)) if config.reference_injection else None
         self.quantizers = nn.ModuleDict()
         if config.bits is not None:
-            for name in PARAMS:
+            for name in self.param_names:
                 fmt = CodeFormat(config.bits, _KIND[name])
                 self.quantizers[name] = LsqQuantizer(fmt, getattr(config, f"{name}_max"))
 
@@ -122,6 +134,11 @@ class AISGenerator(nn.Module):
         super()._apply(fn, recurse)
         self._pattern = self._pattern.to(self.edges.device)
         return self
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The hardware parameter kinds this model has: k, delta, sigma (and rho)."""
+        return ("k", "delta", "sigma", "rho") if self.rho is not None else ("k", "delta", "sigma")
 
     @property
     def n_osc(self) -> int:
@@ -133,22 +150,24 @@ class AISGenerator(nn.Module):
 
         SHIL strength is non-negative in hardware; float models clamp it at zero.
         """
-        raw = {name: getattr(self, name) for name in PARAMS}
+        raw = {name: getattr(self, name) for name in self.param_names}
         if not self.quantizers:
             return {**raw, "sigma": raw["sigma"].clamp_min(0.0)}
-        return {name: self.quantizers[name](raw[name]) for name in PARAMS}
+        return {name: self.quantizers[name](raw[name]) for name in self.param_names}
 
     def to_codes(self) -> dict[str, Tensor]:
-        """Integer codes ``{"k": [S, E], "delta": [S, N], "sigma": [S, N]}`` for the exporter."""
+        """Integer codes ``{"k": [S, E], "delta"/"sigma"/"rho": [S, N]}`` for the exporter."""
         if not self.quantizers:
             raise ValueError("this model has float parameters (bits=None): it has no codes")
-        return {name: self.quantizers[name].codes(getattr(self, name)) for name in PARAMS}
+        return {name: self.quantizers[name].codes(getattr(self, name)) for name in self.param_names}
 
     def steps(self) -> dict[str, float]:
         """The hardware LSB of each parameter kind (value of code 1)."""
         if not self.quantizers:
             raise ValueError("this model has float parameters (bits=None): it has no steps")
-        return {name: float(self.quantizers[name].positive_step().detach()) for name in PARAMS}
+        return {
+            name: float(self.quantizers[name].positive_step().detach()) for name in self.param_names
+        }
 
     def latent(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
         """Sample initial phases θ(0) ~ U[0, 2π), shape ``[batch, N]``."""
@@ -176,6 +195,7 @@ class AISGenerator(nn.Module):
             noise=cfg.noise,
             generator=noise_generator,
             return_trajectory=return_trajectory,
+            rho=p.get("rho"),
             pattern=self._pattern,
             checkpoint=self.training,
         )

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .atomic import atomic_path
+
 
 def _tile(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
     """Tile ``[N, H, W]`` images into one 2-D array, ``ncol`` per row, with grey padding."""
@@ -21,6 +23,14 @@ def _tile(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
             pad + c * (w + pad) : pad + c * (w + pad) + w,
         ] = img
     return out
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG atomically (a viewer never sees half a file)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    return path
 
 
 def save_image_grid(
@@ -38,10 +48,7 @@ def save_image_grid(
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+    return _save(fig, path)
 
 
 def save_segment_grid(stages: np.ndarray, path: str | Path, title: str = "") -> Path:
@@ -62,7 +69,4 @@ def save_segment_grid(stages: np.ndarray, path: str | Path, title: str = "") -> 
                 ax.set_title("θ(0)" if s == 0 else f"end of seg {s}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+    return _save(fig, path)

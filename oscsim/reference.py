@@ -24,6 +24,7 @@ def dense_integrate(
     method: str | ExplicitRK = "rk4",
     harmonics: Harmonics = None,
     pairwise: bool = False,
+    rho: Tensor | None = None,
 ) -> Tensor:
     """Same contract as ``dynamics.integrate`` (deterministic part), with a dense N×N matrix.
 
@@ -38,9 +39,14 @@ def dense_integrate(
     for s in range(k.shape[0]):
         mat = dense_matrix(k[s], pattern)
         d, sg = delta[s], sigma[s]
+        r = torch.zeros_like(d) if rho is None else rho[s]
 
-        def f(th: Tensor, mat: Tensor = mat, d: Tensor = d, sg: Tensor = sg) -> Tensor:
+        def f(
+            th: Tensor, mat: Tensor = mat, d: Tensor = d, sg: Tensor = sg, r: Tensor = r
+        ) -> Tensor:
             cpl = torch.zeros_like(th)
+            for m, (a, b) in enumerate(zip(sin_c, cos_c, strict=True), start=1):
+                cpl = cpl + r * (a * torch.sin(-m * th) + b * torch.cos(-m * th))
             if pairwise:
                 diff = th[:, None, :] - th[:, :, None]  # [B, i, j] = θ_j − θ_i
                 for m, (a, b) in enumerate(zip(sin_c, cos_c, strict=True), start=1):

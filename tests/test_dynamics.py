@@ -17,6 +17,13 @@ F64 = torch.float64
 PAIR = torch.tensor([[0], [1]])
 
 
+def _uncoupled(theta0, delta, sigma, cycles: float, steps: int, **kwargs):
+    """Integrate oscillators with no edges (detuning, SHIL and noise only)."""
+    no_edges = torch.zeros(2, 0, dtype=torch.long)
+    k = torch.zeros(delta.shape[0], 0, dtype=theta0.dtype)
+    return integrate(theta0, no_edges, k, delta, sigma, cycles, steps, **kwargs)
+
+
 def _pair(k: float, dtheta0: float, cycles: float, steps: int, method: str = "rk4"):
     theta0 = torch.tensor([[0.3, 0.3 + dtheta0]], dtype=F64)
     zeros = torch.zeros(1, 2, dtype=F64)
@@ -55,10 +62,8 @@ def test_shil_alone_binarises_to_zero_or_pi() -> None:
     theta0 = torch.linspace(0.1, 2 * math.pi - 0.1, 16, dtype=F64)[None]
     zeros = torch.zeros(1, 16, dtype=F64)
     sigma = torch.full((1, 16), 0.1, dtype=F64)
-    out = integrate(
+    out = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(1, 0, dtype=F64),
         zeros,
         sigma,
         30.0,
@@ -67,10 +72,8 @@ def test_shil_alone_binarises_to_zero_or_pi() -> None:
     wrapped = torch.remainder(out + math.pi / 2, math.pi) - math.pi / 2  # distance to {0, π}
     assert wrapped.abs().max() < 1e-6
     # and the closed form tan θ = tan θ0 · exp(−4πσt) holds on the way
-    mid = integrate(
+    mid = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(1, 0, dtype=F64),
         zeros,
         sigma,
         1.0,
@@ -80,14 +83,24 @@ def test_shil_alone_binarises_to_zero_or_pi() -> None:
     assert torch.allclose(torch.tan(mid), expected, atol=1e-7)
 
 
+def test_reference_injection_pulls_to_phase_zero_by_closed_form() -> None:
+    theta0 = torch.tensor([[0.5, 2.0, -2.5, 3.0]], dtype=F64)
+    zeros = torch.zeros(1, 4, dtype=F64)
+    rho = torch.full((1, 4), 0.05, dtype=F64)
+    out = _uncoupled(theta0, zeros, zeros, 2.0, 200, rho=rho)
+    # dθ/dt = −2πρ sin θ  ⇒  tan(θ/2) = tan(θ0/2) · exp(−2πρ t)
+    expected = torch.tan(theta0 / 2) * math.exp(-2 * math.pi * 0.05 * 2.0)
+    assert torch.allclose(torch.tan(out / 2), expected, atol=1e-9)
+    anti = _uncoupled(theta0, zeros, zeros, 40.0, 800, rho=-rho)  # negative ρ: pulled to π
+    assert (torch.cos(anti) + 1).abs().max() < 1e-9
+
+
 def test_detuning_alone_advances_two_pi_delta_per_cycle() -> None:
     delta = torch.tensor([[0.01, -0.02, 0.003]], dtype=F64)
     theta0 = torch.tensor([[0.1, 1.0, 2.0]], dtype=F64)
     zeros = torch.zeros(1, 3, dtype=F64)
-    out = integrate(
+    out = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(1, 0, dtype=F64),
         delta,
         zeros,
         7.0,
@@ -100,10 +113,8 @@ def test_detuning_alone_advances_two_pi_delta_per_cycle() -> None:
 def test_segments_are_piecewise_constant_with_exact_boundaries() -> None:
     delta = torch.tensor([[0.01], [0.0], [-0.03]], dtype=F64)
     theta0 = torch.zeros(2, 1, dtype=F64)
-    traj = integrate(
+    traj = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(3, 0, dtype=F64),
         delta,
         torch.zeros(3, 1, dtype=F64),
         4.0,
@@ -119,10 +130,11 @@ def test_segments_are_piecewise_constant_with_exact_boundaries() -> None:
 @pytest.mark.parametrize("harmonics", [None, [[1.0, 0.2], [0.3, -0.1], [0.05, 0.02]]])
 def test_sparse_matches_dense_references(harmonics) -> None:
     theta0, edges, k, delta, sigma = _random_problem()
+    rho = 0.5 * sigma.flip(1) - 0.01
     args = (theta0, edges, k, delta, sigma, 2.0, 10)
-    sparse = integrate(*args, harmonics=harmonics)
-    dense = dense_integrate(*args, harmonics=harmonics)
-    pairwise = dense_integrate(*args, harmonics=harmonics, pairwise=True)
+    sparse = integrate(*args, harmonics=harmonics, rho=rho)
+    dense = dense_integrate(*args, harmonics=harmonics, rho=rho)
+    pairwise = dense_integrate(*args, harmonics=harmonics, pairwise=True, rho=rho)
     assert (sparse - dense).abs().max() < 1e-10
     assert (sparse - pairwise).abs().max() < 1e-10
 
@@ -142,10 +154,10 @@ def test_convergence_order(method: str, order: int) -> None:
 
 def test_gradcheck_tiny_model() -> None:
     theta0, edges, k, delta, sigma = _random_problem(n=5, e=6, s=2, b=2)
-    inputs = tuple(t.clone().requires_grad_() for t in (theta0, k, delta, sigma))
+    inputs = tuple(t.clone().requires_grad_() for t in (theta0, k, delta, sigma, sigma - 0.02))
 
-    def fn(th, kk, dd, ss):
-        return integrate(th, edges, kk, dd, ss, 1.0, 3, harmonics=[[1.0, 0.3], [0.2, 0.1]])
+    def fn(th, kk, dd, ss, rr):
+        return integrate(th, edges, kk, dd, ss, 1.0, 3, harmonics=[[1.0, 0.3], [0.2, 0.1]], rho=rr)
 
     assert torch.autograd.gradcheck(fn, inputs)
 
@@ -155,10 +167,11 @@ def test_analytic_backward_matches_autograd_reference(harmonics) -> None:
     theta0, edges, k, delta, sigma = _random_problem(n=20, e=40, s=2, b=3)
     w = torch.randn(3, 20, dtype=F64)
     grads = []
+    rho = sigma.flip(1) - 0.02
     for fn in (integrate, dense_integrate):
-        leaves = [t.clone().requires_grad_() for t in (theta0, k, delta, sigma)]
-        th, kk, dd, ss = leaves
-        out = fn(th, edges, kk, dd, ss, 1.5, 6, harmonics=harmonics)
+        leaves = [t.clone().requires_grad_() for t in (theta0, k, delta, sigma, rho)]
+        th, kk, dd, ss, rr = leaves
+        out = fn(th, edges, kk, dd, ss, 1.5, 6, harmonics=harmonics, rho=rr)
         (out.sin() * w).sum().backward()
         grads.append([t.grad for t in leaves])
     for fast, ref in zip(*grads, strict=True):
@@ -204,10 +217,8 @@ def test_noise_diffuses_free_phase_at_the_stated_rate() -> None:
     n, noise, cycles = 4000, 0.2, 3.0
     theta0 = torch.zeros(1, n, dtype=F64)
     zeros = torch.zeros(1, n, dtype=F64)
-    out = integrate(
+    out = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(1, 0, dtype=F64),
         zeros,
         zeros,
         cycles,
@@ -218,10 +229,8 @@ def test_noise_diffuses_free_phase_at_the_stated_rate() -> None:
     )
     var = out.var().item()
     assert abs(var - noise**2 * cycles) < 0.1 * noise**2 * cycles
-    again = integrate(
+    again = _uncoupled(
         theta0,
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.zeros(1, 0, dtype=F64),
         zeros,
         zeros,
         cycles,

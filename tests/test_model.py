@@ -127,3 +127,20 @@ def test_model_moves_between_dtypes(model: AISGenerator) -> None:
     model64 = model.double()
     out = model64(model64.latent(2, torch.Generator().manual_seed(0)))
     assert out.dtype == torch.float64
+
+
+def test_without_reference_injection_images_come_in_inverted_pairs() -> None:
+    """θ → θ + π leaves every term but ρ unchanged and inverts the readout (why ρ exists)."""
+    graph = build_graph(TINY)
+    theta0 = 2 * math.pi * torch.rand(4, graph.number_of_nodes(), dtype=torch.float64)
+    plain = AISGenerator(graph, ModelConfig(segments=2, reference_injection=False), seed=1)
+    plain = plain.double()
+    assert plain.param_names == ("k", "delta", "sigma")
+    ones = torch.ones(4, 4, 4, dtype=torch.float64)
+    assert torch.allclose(plain(theta0) + plain(theta0 + math.pi), ones)
+    biased = AISGenerator(graph, ModelConfig(segments=2), seed=1).double()
+    with torch.no_grad():
+        biased.rho.fill_(0.01)
+    assert biased.to_codes()["rho"].min() > 0
+    pairs = biased(theta0) + biased(theta0 + math.pi)
+    assert (pairs - 1).abs().max() > 0.1

@@ -1,0 +1,271 @@
+"""WGAN-GP training of an AIS generator with quantization-aware parameters, resumable.
+
+Each iteration: one no-grad rollout of the generator makes the fakes of all ``n_critic``
+critic steps at once (the generator does not change between them, and one wide batch runs the
+sparse products faster than five narrow ones); then one generator step with the model in
+``.train()`` mode, where segment checkpointing bounds the memory of backpropagating through
+the ODE. Every random draw comes from one seeded CPU generator whose state, with both
+optimizers, the critic and the loss history, is saved in ``model.pt``: a resumed run continues
+bit for bit where the interrupted one stopped (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from .critic import Critic, gradient_penalty
+from .data import load_dataset
+from .errors import ModelFileError, OscsimError
+from .graph import build_graph
+from .model import AISGenerator
+from .modelfile import load_model, save_model
+from .train_config import RESUMABLE_FIELDS, TrainConfig
+from .train_outputs import LOSSES, write_outputs
+
+
+@dataclass
+class _Run:
+    """Everything a training run changes, i.e. everything a checkpoint must hold."""
+
+    model: AISGenerator
+    critic: Critic
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    rng: torch.Generator
+    step: int
+    history: dict[str, list[float]]
+
+
+def default_threads() -> int:
+    """Half the usable cores, 1 to 4: the sparse products gain little from more, and OpenMP
+    threads that spin-wait against other processes on a shared machine slow everything down."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, (cores or 2) // 2))
+
+
+def _device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise OscsimError("CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def _load_images(config: TrainConfig, shape: tuple[int, int], device: torch.device) -> Tensor:
+    """Training images ``[N, H, W]`` in [0, 1] at the graph's image size, on ``device``."""
+    images = torch.from_numpy(load_dataset(config.dataset, "train", config.data_dir).as_float())
+    have = tuple(images.shape[1:])
+    if have != shape:
+        if not config.resize_data or have[0] < shape[0] or have[1] < shape[1]:
+            raise OscsimError(
+                f"{config.dataset} images are {have[0]}x{have[1]} but the graph has "
+                f"{shape[0]}x{shape[1]} pixels; pick a matching graph, or set resize_data to "
+                f"area-average the images down"
+            )
+        images = F.adaptive_avg_pool2d(images[:, None], shape)[:, 0]
+    return images.to(device)
+
+
+def _generator_optimizer(model: AISGenerator, config: TrainConfig) -> torch.optim.Adam:
+    """Adam with one group per parameter kind (and its quantizer step), lr scaled by its range."""
+    groups = []
+    for name in model.param_names:
+        scale = config.lr_g * getattr(model.config, f"{name}_max")
+        groups.append({"params": [getattr(model, name)], "lr": scale})
+        if name in model.quantizers:
+            params = list(model.quantizers[name].parameters())
+            groups.append({"params": params, "lr": scale * config.lr_quant_scale})
+    return torch.optim.Adam(groups, betas=config.betas)
+
+
+def _build(config: TrainConfig, model: AISGenerator, device: torch.device) -> _Run:
+    """A run at step 0 around ``model``, every random source seeded from ``config.seed``."""
+    model = model.to(device).train()
+    critic = Critic(
+        model.image_shape, config.critic_width, config.critic_layer_norm, seed=config.seed + 1
+    ).to(device)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
+    rng = torch.Generator().manual_seed(config.seed + 2)
+    history: dict[str, list[float]] = {key: [] for key in ("step", *LOSSES, "time_s")}
+    return _Run(model, critic, _generator_optimizer(model, config), opt_d, rng, 0, history)
+
+
+def _plain(data: Any) -> Any:
+    """JSON round trip: tuples become lists, so saved and current configs compare equal."""
+    return json.loads(json.dumps(data))
+
+
+def _resume(config: TrainConfig, path: Path, device: torch.device) -> _Run:
+    """Rebuild the run saved in ``path``; refuse if it was trained with another config."""
+    saved = load_model(path)
+    state = saved.train_state
+    if not isinstance(state, dict) or "history" not in state or saved.optimizer is None:
+        raise ModelFileError(
+            f"{path} holds a model but no training state (not written by `oscsim train`); "
+            f"start a new run in another folder"
+        )
+    old, new = _plain(state["config"]), _plain(config.to_dict())
+    changed = [k for k in new if k not in RESUMABLE_FIELDS and old.get(k) != new[k]]
+    if changed:
+        diffs = "; ".join(f"{k}: was {old.get(k)!r}, now {new[k]!r}" for k in changed)
+        raise OscsimError(f"cannot resume {path} with a different configuration ({diffs})")
+    try:
+        run = _build(config, saved.model, device)
+        run.critic.load_state_dict(state["critic"])
+        run.opt_g.load_state_dict(saved.optimizer["generator"])
+        run.opt_d.load_state_dict(saved.optimizer["critic"])
+        run.rng.set_state(state["rng"]["train"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        run.step, run.history = int(state["step"]), state["history"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} has a damaged training state: {exc}") from None
+    return run
+
+
+def _cpu(obj: Any) -> Any:
+    """Copy of nested dicts/lists with every tensor detached and on the CPU."""
+    if isinstance(obj, Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device) -> None:
+    """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts)."""
+    rng = {"train": run.rng.get_state(), "torch": torch.get_rng_state(), "cuda": None}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    state = {
+        "step": run.step,
+        "config": _plain(config.to_dict()),
+        "critic": _cpu(run.critic.state_dict()),
+        "rng": rng,
+        "history": run.history,
+    }
+    optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
+    save_model(path, run.model, optimizer=optimizers, train_state=state)
+
+
+def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, float]:
+    """``n_critic`` critic steps and one generator step; returns the iteration's losses."""
+    model, critic, rng, b, device = run.model, run.critic, run.rng, config.batch, images.device
+    index = torch.randint(len(images), (config.n_critic, b), generator=rng).to(device)
+    eps = torch.rand(config.n_critic, b, generator=rng).to(device)
+    with torch.no_grad():
+        fakes = model(model.latent(config.n_critic * b, rng))
+    fakes = fakes.reshape(config.n_critic, b, *model.image_shape)
+    sums = dict.fromkeys(("critic_loss", "wasserstein", "gp"), 0.0)
+    for i in range(config.n_critic):
+        real, fake = images[index[i]], fakes[i]
+        scores = critic(torch.cat([real, fake]))
+        w_dist = scores[:b].mean() - scores[b:].mean()
+        gp = gradient_penalty(critic, real, fake, eps[i])
+        loss = config.gp_weight * gp - w_dist
+        run.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt_d.step()
+        for key, value in zip(sums, (loss, w_dist, gp), strict=True):
+            sums[key] += float(value.detach()) / config.n_critic
+    critic.requires_grad_(False)
+    gen_loss = -critic(model(model.latent(b, rng))).mean()
+    run.opt_g.zero_grad(set_to_none=True)
+    gen_loss.backward()
+    run.opt_g.step()
+    critic.requires_grad_(True)
+    return {**sums, "gen_loss": float(gen_loss.detach())}
+
+
+def _start(
+    config: TrainConfig, out_dir: Path, resume: bool, force: bool, device: torch.device
+) -> _Run:
+    """Resume the run in ``out_dir``, or start a fresh one where that loses no earlier work."""
+    path = out_dir / "model.pt"
+    if resume:
+        if not path.exists():
+            raise OscsimError(f"nothing to resume: {path} does not exist; run without --resume")
+        return _resume(config, path, device)
+    if (path.exists() or (out_dir / "train_log.json").exists()) and not force:
+        raise OscsimError(
+            f"{out_dir} already holds a training run; pass --resume to continue it, --force to "
+            f"start over (overwriting it), or choose another --out"
+        )
+    torch.manual_seed(config.seed)
+    graph = build_graph(config.graph)
+    return _build(config, AISGenerator(graph, config.model, seed=config.seed), device)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    force: bool = False,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train an AIS generator as a WGAN-GP into ``out_dir``; returns the run's summary.
+
+    Every ``config.checkpoint_every`` iterations and at the end it writes ``model.pt`` (the
+    generator with critic, optimizers, RNG states and loss history in its training state),
+    ``train_log.json``, ``losses.png`` and ``samples/step-NNNNNN[-segments].png``. A fresh run
+    seeds torch's global RNG with ``config.seed`` (model noise draws from it); torch's thread
+    count is set for the run and restored afterwards.
+
+    Args:
+        config: the run.
+        out_dir: output folder; must not hold another run unless ``resume`` or ``force``.
+        resume: continue the run saved in ``out_dir/model.pt`` up to ``config.steps``.
+        device: "cpu" or "cuda" (bitwise reproducibility is promised on CPU only).
+        progress: show a tqdm bar with the losses.
+        force: start a fresh run even if ``out_dir`` holds one (it is overwritten).
+        threads: torch CPU threads during training (default ``default_threads()``).
+    """
+    out_dir, dev = Path(out_dir), _device(device)
+    saved_threads, n_threads = torch.get_num_threads(), threads or default_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        run = _start(config, out_dir, resume, force, dev)
+        resumed_from = run.step
+        images = _load_images(config, run.model.image_shape, dev)
+        bar = tqdm(total=config.steps, initial=run.step, disable=not progress, unit="it")
+        with bar:
+            while run.step < config.steps:
+                start = time.perf_counter()
+                losses = _iteration(run, images, config)
+                run.step += 1
+                for key, value in (("step", run.step), *losses.items()):
+                    run.history[key].append(value)
+                run.history["time_s"].append(time.perf_counter() - start)
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                if run.step % config.checkpoint_every == 0 or run.step == config.steps:
+                    _save(run, config, out_dir / "model.pt", dev)
+                    write_outputs(run.model, run.history, config, out_dir, dev.type)
+        if run.step == resumed_from:
+            write_outputs(run.model, run.history, config, out_dir, dev.type)
+    finally:
+        torch.set_num_threads(saved_threads)
+    times = run.history["time_s"][resumed_from:]
+    return {
+        "out_dir": str(out_dir),
+        "step": run.step,
+        "resumed_from": resumed_from,
+        "final": {k: run.history[k][-1] for k in LOSSES} if run.history["step"] else {},
+        "seconds_per_iteration": sum(times) / len(times) if times else None,
+        "device": dev.type,
+        "threads": n_threads,
+    }

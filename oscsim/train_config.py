@@ -1,0 +1,146 @@
+"""What a training run is: a frozen, self-checking ``TrainConfig`` and the named presets.
+
+The generator learning rate is relative: Adam moves every parameter by about its learning rate
+per step whatever the gradient scale, so ``lr_g`` is a fraction of each parameter kind's range
+(``k_max``, ``delta_max``, ``sigma_max``) per iteration, and couplings, detunings and SHIL
+strengths move at the same pace relative to their hardware range, quantized or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import asdict, dataclass, field
+
+from .data import DATASETS
+from .graph import GraphSpec, get_spec
+from .model import ModelConfig
+
+# Fields that may change between an interrupted run and its resumption.
+RESUMABLE_FIELDS = ("steps", "checkpoint_every", "n_samples")
+
+
+def _positive_int(name: str, value: object) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(name: str, value: object) -> None:
+    if not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A WGAN-GP training run of an AIS generator; checks itself when built.
+
+    Attributes:
+        dataset: a registered data set name ("digits14", "mnist", "fashion-mnist").
+        graph: a graph preset name or ``GraphSpec``.
+        model: the generator's ``ModelConfig`` (``bits=None`` trains float parameters).
+        steps: generator iterations in total (a resumed run continues up to this count).
+        batch: images per critic and per generator step.
+        n_critic: critic steps per generator step.
+        gp_weight: gradient-penalty weight λ.
+        lr_g: generator Adam learning rate, as a fraction of each parameter kind's range.
+        lr_quant_scale: the quantizer steps' learning rate relative to ``lr_g``.
+        lr_d: critic Adam learning rate.
+        betas: Adam (β1, β2) of both optimizers.
+        critic_width: channels of the critic's first convolution.
+        critic_layer_norm: layer norm inside the critic.
+        checkpoint_every: write grids, model file and log every this many iterations.
+        n_samples: images in each sample grid (fixed latent noise, so grids compare over time).
+        seed: seeds the generator and critic initialisation and every random draw of the run.
+        data_dir: folder searched first for the data set files.
+        resize_data: area-average the data down to the graph's image size (for small graphs).
+    """
+
+    dataset: str = "digits14"
+    graph: str | GraphSpec = "demo"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = 1000
+    batch: int = 64
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    lr_g: float = 0.01
+    lr_quant_scale: float = 0.1
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    critic_width: int = 32
+    critic_layer_norm: bool = False
+    checkpoint_every: int = 100
+    n_samples: int = 64
+    seed: int = 0
+    data_dir: str | None = None
+    resize_data: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {sorted(DATASETS)}")
+        get_spec(self.graph)
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        for name in ("steps", "batch", "n_critic", "critic_width", "checkpoint_every", "n_samples"):
+            _positive_int(name, getattr(self, name))
+        for name in ("gp_weight", "lr_g", "lr_quant_scale", "lr_d"):
+            _positive_float(name, getattr(self, name))
+        betas = tuple(self.betas)
+        if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
+        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (the graph as its preset name or its spec's fields)."""
+        out = asdict(self)
+        out["model"] = self.model.to_dict()
+        out["betas"] = list(self.betas)
+        if isinstance(self.graph, GraphSpec):
+            out["graph"] = {**asdict(self.graph), "image_size": list(self.graph.image_size)}
+        return out
+
+
+# SHIL per segment: none while the couplings form a shape, then weak, then strong enough to
+# binarise (DESIGN.md §1). sigma_max = 0.05 gives a 4-bit LSB of 0.0033/cycle, fine enough for
+# weak locking: the ramp is codes 0, 1, 3, 8, i.e. 0, 0.7, 2 and 5.4 e-folds of the linearised
+# locking rate 4πσ per 16-cycle segment. Stronger early locking (codes 1, 2, 8 at an LSB of
+# 0.013) freezes every pixel before the couplings form anything: salt-and-pepper static.
+_SIGMA_LSB = 0.05 / 15
+_SIGMA_RAMP = tuple(code * _SIGMA_LSB for code in (0, 1, 3, 8))
+
+# k_max keeps RK4 at 2 steps per cycle (h = 0.5) stable: the coupling Jacobian's spectral
+# radius is at most 2π · 2 · degree · k_max per cycle (Gershgorin), 4.7/cycle at the demo
+# graph's mean degree 12.5, so h·λ ≈ 2.4 < 2.79, RK4's limit on the negative real axis. (Hidden
+# nodes have degree 24: they stay stable unless most of their couplings sit at full scale.)
+_MODEL = ModelConfig(
+    segments=4,
+    cycles_per_segment=16.0,
+    steps_per_segment=32,
+    bits=4,
+    k_max=0.03,
+    delta_max=0.02,
+    sigma_max=15 * _SIGMA_LSB,
+    k_init_std=0.008,
+    sigma_init=_SIGMA_RAMP,
+)
+
+PRESETS: dict[str, TrainConfig] = {
+    "demo": TrainConfig(
+        dataset="digits14", graph="demo", model=_MODEL, steps=600, checkpoint_every=50
+    ),
+    "mnist": TrainConfig(
+        dataset="mnist", graph="mnist", model=_MODEL, steps=20000, checkpoint_every=500
+    ),
+    "fashion": TrainConfig(
+        dataset="fashion-mnist", graph="mnist", model=_MODEL, steps=20000, checkpoint_every=500
+    ),
+}
+
+
+def preset(name: str, **overrides: object) -> TrainConfig:
+    """The named preset with some fields replaced (``preset("demo", steps=50, seed=1)``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

@@ -1,0 +1,198 @@
+"""WGAN-GP training: the penalty, the critic, the config, and resumable, reproducible runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from oscsim.critic import Critic, gradient_penalty
+from oscsim.errors import ModelFileError, OscsimError
+from oscsim.graph import GraphSpec, build_graph
+from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
+from oscsim.train import train
+from oscsim.train_config import PRESETS, TrainConfig, preset
+from oscsim.train_outputs import LOSSES
+
+TINY = TrainConfig(
+    graph=GraphSpec(image_size=(6, 6), neighbourhood=8, hidden_stride=2, hidden_patch=4),
+    model=ModelConfig(segments=2, cycles_per_segment=2.0, steps_per_segment=4),
+    resize_data=True,
+    steps=6,
+    batch=8,
+    n_critic=2,
+    critic_width=8,
+    checkpoint_every=3,
+    n_samples=9,
+    seed=5,
+)
+
+
+class _Linear(nn.Module):
+    """D(x) = w · x: its gradient is w everywhere."""
+
+    def __init__(self, w: Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x * self.w).flatten(1).sum(1)
+
+
+class _HalfSquare(nn.Module):
+    """D(x) = ‖x‖² / 2: its gradient is x itself."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 0.5 * (x**2).flatten(1).sum(1)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_norm_error() -> None:
+    critic = _Linear(torch.full((2, 2), 1.5))  # ‖w‖ = 3 → (3 − 1)² = 4 for every sample
+    real, fake = torch.rand(3, 2, 2), torch.rand(3, 2, 2)
+    gp = gradient_penalty(critic, real, fake, torch.rand(3))
+    assert gp.item() == pytest.approx(4.0, rel=1e-6)
+    gp.backward()  # d gp / d w = 2 (‖w‖ − 1) w / ‖w‖ = 2 · 2 · 1.5 / 3 = 2 per entry
+    assert torch.allclose(critic.w.grad, torch.full((2, 2), 2.0))
+
+
+def test_gradient_penalty_interpolates_with_eps() -> None:
+    real, fake = torch.ones(2, 2, 2), torch.zeros(2, 2, 2)
+    # x̂ = ε · 1, ‖∇D(x̂)‖ = ‖x̂‖ = 2ε: ε = 0.25 → (0.5 − 1)² = 0.25, ε = 0.5 → 0; mean 0.125.
+    gp = gradient_penalty(_HalfSquare(), real, fake, torch.tensor([0.25, 0.5]))
+    assert gp.item() == pytest.approx(0.125, rel=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (14, 14), (28, 28)])
+def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> None:
+    critic = Critic(shape, width=8, layer_norm=True)
+    images = torch.rand(5, *shape)
+    scores = critic(images)
+    assert scores.shape == (5,)
+    assert torch.allclose(critic(images[2:3]), scores[2:3], atol=1e-6)  # no batch coupling
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules())
+    assert torch.equal(Critic(shape, 8, True).net[0].weight, critic.net[0].weight)  # seeded
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("steps", 0), ("batch", 2.5), ("lr_d", -1e-4), ("gp_weight", math.nan), ("betas", (0.5,))],
+)
+def test_config_rejects_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(TINY, **{field: value})
+
+
+def test_presets_and_overrides() -> None:
+    assert set(PRESETS) == {"demo", "mnist", "fashion"}
+    demo = preset("demo", steps=7)
+    assert demo.steps == 7 and demo.gp_weight == 10.0 and demo.n_critic == 5
+    assert demo.model.segments == 4 and demo.model.cycles_per_segment == 16.0
+    sigma = demo.model.sigma_init
+    assert list(sigma) == sorted(sigma) and sigma[0] < sigma[-1]  # weak → strong SHIL
+    with pytest.raises(ValueError, match="unknown training preset"):
+        preset("cifar")
+
+
+def _losses(run_dir: Path) -> dict[str, list[float]]:
+    history = json.loads((run_dir / "train_log.json").read_text())["history"]
+    return {key: history[key] for key in ("step", *LOSSES)}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted 6-step run of TINY."""
+    out = tmp_path_factory.mktemp("full")
+    train(TINY, out, progress=False)
+    return out
+
+
+def test_run_writes_outputs_with_finite_losses(full_run: Path) -> None:
+    names = {p.relative_to(full_run).as_posix() for p in full_run.rglob("*") if p.is_file()}
+    assert {"model.pt", "train_log.json", "losses.png"} <= names
+    assert {"samples/step-000003.png", "samples/step-000006-segments.png"} <= names
+    losses = _losses(full_run)
+    assert losses["step"] == [1, 2, 3, 4, 5, 6]
+    assert all(math.isfinite(v) for key in LOSSES for v in losses[key])
+    assert all(v >= 0 for v in losses["gp"])
+    content = torch.load(full_run / "model.pt", weights_only=True)
+    state = content["train_state"]
+    assert state["step"] == 6 and set(content["optimizer"]) == {"generator", "critic"}
+
+
+def test_generator_and_critic_parameters_change(full_run: Path) -> None:
+    state = torch.load(full_run / "model.pt", weights_only=True)
+    initial = AISGenerator(build_graph(TINY.graph), TINY.model, seed=TINY.seed).state_dict()
+    for name in ("k", "delta", "sigma"):
+        assert not torch.equal(state["state_dict"][name], initial[name]), name
+    critic0 = Critic(TINY.graph.image_size, TINY.critic_width, seed=TINY.seed + 1).state_dict()
+    trained = state["train_state"]["critic"]
+    weights = [k for k in critic0 if k.endswith("weight")]
+    assert len(weights) >= 3 and all(not torch.equal(trained[k], critic0[k]) for k in weights)
+    # The output bias cancels in D(real) − D(fake) and the penalty: its gradient is exactly 0.
+    out_bias = [k for k in critic0 if k.endswith("bias")][-1]
+    assert torch.equal(trained[out_bias], critic0[out_bias])
+
+
+def test_same_seed_same_losses_and_other_seed_differs(full_run: Path, tmp_path: Path) -> None:
+    train(TINY, tmp_path / "again", progress=False)
+    assert _losses(tmp_path / "again") == _losses(full_run)
+    train(dataclasses.replace(TINY, seed=6, steps=2), tmp_path / "other", progress=False)
+    assert _losses(tmp_path / "other")["critic_loss"] != _losses(full_run)["critic_loss"][:2]
+
+
+def test_resume_continues_to_the_uninterrupted_losses(full_run: Path, tmp_path: Path) -> None:
+    first = train(dataclasses.replace(TINY, steps=3), tmp_path, progress=False)
+    assert first["step"] == 3
+    summary = train(TINY, tmp_path, resume=True, progress=False)
+    assert summary["resumed_from"] == 3 and summary["step"] == 6
+    assert _losses(tmp_path) == _losses(full_run)  # bitwise: every state is restored exactly
+    full = torch.load(full_run / "model.pt", weights_only=True)["state_dict"]
+    resumed = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
+    before = (full_run / "model.pt").read_bytes()
+    with pytest.raises(OscsimError, match="already holds a training run"):
+        train(TINY, full_run, progress=False)
+    assert (full_run / "model.pt").read_bytes() == before
+
+
+def test_resume_needs_a_run_and_the_same_config(full_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(OscsimError, match="nothing to resume"):
+        train(TINY, tmp_path, resume=True, progress=False)
+    with pytest.raises(OscsimError, match="batch: was 8, now 4"):
+        train(dataclasses.replace(TINY, batch=4), full_run, resume=True, progress=False)
+
+
+def test_truncated_model_file_on_resume_is_a_clear_error(full_run: Path, tmp_path: Path) -> None:
+    data = (full_run / "model.pt").read_bytes()
+    (tmp_path / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"model\.pt is not a readable .*truncated"):
+        train(TINY, tmp_path, resume=True, progress=False)
+
+
+def test_resume_from_a_plain_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    save_model(tmp_path / "model.pt", AISGenerator(build_graph(TINY.graph), TINY.model))
+    with pytest.raises(ModelFileError, match="no training state"):
+        train(TINY, tmp_path, resume=True, progress=False)
+
+
+def test_force_starts_over(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, steps=1)
+    train(config, tmp_path, progress=False)
+    summary = train(config, tmp_path, force=True, progress=False)
+    assert summary["resumed_from"] == 0 and _losses(tmp_path)["step"] == [1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_trains_on_cuda(tmp_path: Path) -> None:
+    summary = train(dataclasses.replace(TINY, steps=2), tmp_path, device="cuda", progress=False)
+    assert summary["device"] == "cuda"
+    assert all(math.isfinite(v) for v in summary["final"].values())
