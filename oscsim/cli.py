@@ -92,6 +92,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fid(args: argparse.Namespace) -> int:
+    from .atomic import write_json
+    from .metrics import fid_of_source
+
+    result = fid_of_source(args.source, args.dataset, args.n, args.seed, args.data_dir)
+    _print_json(result)
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -151,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start over, overwriting a run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("fid", help="FID and KID of a model's samples or a .npy of images")
+    p.add_argument("source", metavar="MODEL_OR_NPY", help="model file, or .npy images [N, H, W]")
+    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits14")
+    p.add_argument("--n", type=int, help="images: model default 10000, .npy default all")
+    p.add_argument("--seed", type=int, default=0, help="latent seed of a model's samples")
+    p.add_argument("--json", help="also write the result to this JSON file")
+    p.add_argument("--data-dir", help="folder holding the data set")
+    p.set_defaults(func=_cmd_fid)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded digits14 data")
     p.add_argument("--out", default="demo-output", help="output folder")

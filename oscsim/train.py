@@ -208,6 +208,22 @@ def _start(
     return _build(config, AISGenerator(graph, config.model, seed=config.seed), device)
 
 
+def iteration_seconds(config: TrainConfig, device: str = "cpu", repeats: int = 3) -> float:
+    """Best-of-``repeats`` wall-clock seconds of one training iteration (after a warm-up)."""
+    dev = _device(device)
+    model = AISGenerator(build_graph(config.graph), config.model, seed=config.seed)
+    run = _build(config, model, dev)
+    images = _load_images(config, run.model.image_shape, dev)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        _iteration(run, images, config)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path,

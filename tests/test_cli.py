@@ -83,3 +83,12 @@ def test_demo_runs_end_to_end(tmp_path, capsys) -> None:
     assert summary["graph"]["nodes"] == 245
     for name in ("graph.png", "samples.png", "segments.png", "data.png", "model-untrained.pt"):
         assert (out / name).exists(), name
+
+
+def test_front_door_names_resolve() -> None:
+    import oscsim
+
+    for name in oscsim.__all__:
+        assert getattr(oscsim, name) is not None
+    with pytest.raises(AttributeError):
+        oscsim.no_such_name  # noqa: B018
