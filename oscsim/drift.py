@@ -21,6 +21,7 @@ from torch import Tensor
 from .sparse import CouplingPattern, sparse_mm
 
 Coeffs = tuple[tuple[float, ...], tuple[float, ...]]
+SINE: Coeffs = ((1.0,), (0.0,))
 
 
 def _blocks(x: Tensor, b: int, m_max: int) -> tuple[list[Tensor], list[Tensor]]:
@@ -129,10 +130,7 @@ class _Drift(torch.autograd.Function):
                     slope.add_(s[m], alpha=-(m + 1) * cos_c[m])
                 grad_theta.addcmul_(g * slope, rho[:, None])
         if ctx.needs_input_grad[1]:
-            sampled = torch.sparse.sampled_addmm(mat, pq, x.transpose(0, 1), beta=0.0)
-            per_entry = torch.empty_like(sampled.values())
-            per_entry[pattern.perm] = sampled.values()
-            grad_k = per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
+            grad_k = _edge_gradient(pattern, mat, pq, x)
         if ctx.needs_input_grad[2]:
             grad_delta = g.sum(1)
         if ctx.needs_input_grad[3]:
@@ -140,6 +138,71 @@ class _Drift(torch.autograd.Function):
         if ctx.needs_input_grad[4]:
             grad_rho = (g * _reference_coupling(s, c, sin_c, cos_c)).sum(1)
         return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None, None
+
+
+class _SineDrift(torch.autograd.Function):
+    """The same drift for ideal Kuramoto coupling H = sin (a₁ = 1, no other terms), in about
+    half the element-wise passes: the case every training run uses."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        theta: Tensor,
+        k: Tensor,
+        delta: Tensor,
+        sigma: Tensor,
+        rho: Tensor | None,
+        pattern: CouplingPattern,
+        mat: Tensor,
+    ) -> Tensor:
+        x = _trig(theta, 1)
+        y = sparse_mm(mat, x)
+        b = theta.shape[1]
+        s, c, ks, kc = x[:, :b], x[:, b:], y[:, :b], y[:, b:]
+        out = torch.addcmul(ks, s, sigma[:, None], value=-2.0).mul_(c)  # c (Ks − 2σ s)
+        out.addcmul_(s, kc, value=-1.0).add_(delta[:, None])  # − s Kc + δ
+        if rho is not None:
+            out.addcmul_(s, rho[:, None], value=-1.0)  # ρ sin(0 − θ)
+        ctx.save_for_backward(x, y, sigma, rho)
+        ctx.pattern, ctx.mat = pattern, mat
+        return out
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, y, sigma, rho = ctx.saved_tensors
+        pattern, mat, b = ctx.pattern, ctx.mat, g.shape[1]
+        s, c, ks, kc = x[:, :b], x[:, b:], y[:, :b], y[:, b:]
+        pq = torch.empty_like(x)
+        p, q = pq[:, :b], pq[:, b:]
+        torch.mul(g, c, out=p)  # P = g cos θ
+        torch.mul(g, s, out=q).neg_()  # Q = −g sin θ
+        grad_theta = grad_k = grad_delta = grad_sigma = grad_rho = None
+        if ctx.needs_input_grad[0]:
+            r = sparse_mm(mat, pq)
+            # g(−s Ks − c Kc) − 2σ g cos 2θ − ρ g cos θ, then the neighbours' c K(P) − s K(Q)
+            grad_theta = torch.mul(q, ks).addcmul_(p, kc, value=-1.0)
+            cos2 = torch.mul(p, c).addcmul_(q, s)  # g (c² − s²)
+            grad_theta.addcmul_(cos2, sigma[:, None], value=-2.0)
+            if rho is not None:
+                grad_theta.addcmul_(p, rho[:, None], value=-1.0)
+            grad_theta.addcmul_(c, r[:, :b]).addcmul_(s, r[:, b:], value=-1.0)
+        if ctx.needs_input_grad[1]:
+            grad_k = _edge_gradient(pattern, mat, pq, x)
+        if ctx.needs_input_grad[2]:
+            grad_delta = g.sum(1)
+        if ctx.needs_input_grad[3]:
+            grad_sigma = 2.0 * (q * c).sum(1)
+        if ctx.needs_input_grad[4]:
+            grad_rho = q.sum(1)
+        return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None
+
+
+def _edge_gradient(pattern: CouplingPattern, mat: Tensor, pq: Tensor, x: Tensor) -> Tensor:
+    """dL/dk_e = Σ over both stored entries (i, j), (j, i) of (PQ @ Xᵀ)_ij, sampled (SDDMM)."""
+    sampled = torch.sparse.sampled_addmm(mat, pq, x.transpose(0, 1), beta=0.0)
+    per_entry = torch.empty_like(sampled.values())
+    per_entry[pattern.perm] = sampled.values()
+    return per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
 
 
 def drift(
@@ -160,4 +223,6 @@ def drift(
         mat: ``pattern.matrix(k)`` (built once per segment by the caller).
         coeffs: (sin, cos) Fourier coefficients of H per harmonic.
     """
+    if coeffs == SINE:
+        return _SineDrift.apply(theta, k, delta, sigma, rho, pattern, mat)
     return _Drift.apply(theta, k, delta, sigma, rho, pattern, mat, coeffs)

@@ -18,6 +18,7 @@ from .graph_io import graph_from_dict, graph_to_dict
 from .model import AISGenerator, ModelConfig
 from .versions import versions
 
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 FORMAT = "oscsim-model"
 FORMAT_VERSION = 1
 
@@ -65,10 +66,28 @@ def save_model(
     return Path(path)
 
 
+def pretrained_names() -> list[str]:
+    """Names of the models shipped in the package (``oscsim sample demo``)."""
+    return sorted(p.stem for p in PRETRAINED.glob("*.pt"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A model file path, or the shipped model of that name; a clear error if neither exists."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = PRETRAINED / f"{name_or_path}.pt"
+    if path.suffix == "" and len(path.parts) == 1 and shipped.is_file():
+        return shipped
+    names = ", ".join(pretrained_names()) or "none"
+    raise ModelFileError(
+        f"model file {path} does not exist and is not a shipped model (shipped: {names}); "
+        f"train one with `oscsim train`"
+    )
+
+
 def _read(path: Path) -> dict[str, Any]:
     """Load the raw dict safely, turning every way a file can be wrong into ModelFileError."""
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist; train one with `oscsim train`")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for garbage; all mean the same here
@@ -87,8 +106,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path) -> ModelFile:
-    """Read a model file written by ``save_model``; bad files raise ModelFileError."""
-    path = Path(path)
+    """Read a model file (or a shipped model by name); bad files raise ModelFileError."""
+    path = resolve_model_path(path)
     content = _read(path)
     try:
         graph = graph_from_dict(content["graph"])

@@ -152,12 +152,13 @@ def test_convergence_order(method: str, order: int) -> None:
     assert abs(slope - order) < 0.3, (slope, errors)
 
 
-def test_gradcheck_tiny_model() -> None:
+@pytest.mark.parametrize("harmonics", [None, [[1.0, 0.3], [0.2, 0.1]]])
+def test_gradcheck_tiny_model(harmonics) -> None:
     theta0, edges, k, delta, sigma = _random_problem(n=5, e=6, s=2, b=2)
     inputs = tuple(t.clone().requires_grad_() for t in (theta0, k, delta, sigma, sigma - 0.02))
 
     def fn(th, kk, dd, ss, rr):
-        return integrate(th, edges, kk, dd, ss, 1.0, 3, harmonics=[[1.0, 0.3], [0.2, 0.1]], rho=rr)
+        return integrate(th, edges, kk, dd, ss, 1.0, 3, harmonics=harmonics, rho=rr)
 
     assert torch.autograd.gradcheck(fn, inputs)
 

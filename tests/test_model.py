@@ -144,3 +144,8 @@ def test_without_reference_injection_images_come_in_inverted_pairs() -> None:
     assert biased.to_codes()["rho"].min() > 0
     pairs = biased(theta0) + biased(theta0 + math.pi)
     assert (pairs - 1).abs().max() > 0.1
+
+
+def test_unknown_model_name_lists_the_shipped_ones(tmp_path) -> None:
+    with pytest.raises(ModelFileError, match="not a shipped model"):
+        load_model("no-such-model")
