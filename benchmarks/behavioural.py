@@ -22,6 +22,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -120,7 +121,8 @@ def saved_bytes(model: AISGenerator, theta0: Tensor, checkpoint: bool) -> int:
         total += t.numel() * t.element_size()
         return t
 
-    model.train(checkpoint)
+    model.train()
+    model.checkpoint_segments = checkpoint
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(theta0)
     out.mean().backward()
@@ -136,7 +138,8 @@ def generator_step(preset: str, steps: int, batch: int, device: str, repeats: in
     for ckpt in (False, True):
 
         def step(ckpt: bool = ckpt) -> None:
-            model.train(ckpt)
+            model.train()
+            model.checkpoint_segments = ckpt
             model(theta0).mean().backward()
             model.zero_grad()
 
@@ -224,11 +227,12 @@ def step_size_study(preset: str, k_std: float, latents: int = 16) -> list[dict]:
 
 def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: int) -> float:
     """Seconds of one WGAN-GP iteration (5 critic steps + 1 generator step)."""
-    from oscsim.train import benchmark_iteration
+    from oscsim.train import iteration_seconds
+    from oscsim.train_config import preset as train_preset
 
-    return benchmark_iteration(
-        preset, device=device, batch=batch, steps_per_segment=steps, repeats=repeats
-    )
+    config = train_preset("demo" if preset == "demo" else "mnist", batch=batch)
+    config = replace(config, model=replace(config.model, steps_per_segment=steps))
+    return iteration_seconds(config, device=device, repeats=repeats)
 
 
 def _markdown(res: dict) -> str:

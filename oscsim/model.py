@@ -114,6 +114,7 @@ class AISGenerator(nn.Module):
             "visible", torch.as_tensor(visible_index(graph), dtype=torch.long), persistent=False
         )
         self._pattern = CouplingPattern(edges, n)
+        self.checkpoint_segments = False  # recompute segments in backward (memory for time)
         g = torch.Generator().manual_seed(seed)
         s = config.segments
         sigma0 = config.sigma_init or tuple(
@@ -197,7 +198,7 @@ class AISGenerator(nn.Module):
             return_trajectory=return_trajectory,
             rho=p.get("rho"),
             pattern=self._pattern,
-            checkpoint=self.training,
+            checkpoint=self.checkpoint_segments and self.training,
         )
 
     def readout(self, theta: Tensor) -> Tensor:

@@ -2,11 +2,11 @@
 
 Each iteration: one no-grad rollout of the generator makes the fakes of all ``n_critic``
 critic steps at once (the generator does not change between them, and one wide batch runs the
-sparse products faster than five narrow ones); then one generator step with the model in
-``.train()`` mode, where segment checkpointing bounds the memory of backpropagating through
-the ODE. Every random draw comes from one seeded CPU generator whose state, with both
-optimizers, the critic and the loss history, is saved in ``model.pt``: a resumed run continues
-bit for bit where the interrupted one stopped (on CPU).
+sparse products faster than five narrow ones); then one generator step, backpropagating
+through the ODE (optionally with segment checkpointing to bound memory). Every random draw
+comes from one seeded CPU generator whose state, with both optimizers, the critic and the loss
+history, is saved in ``model.pt``: a resumed run continues bit for bit where the interrupted
+one stopped (on CPU).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def _generator_optimizer(model: AISGenerator, config: TrainConfig) -> torch.opti
 def _build(config: TrainConfig, model: AISGenerator, device: torch.device) -> _Run:
     """A run at step 0 around ``model``, every random source seeded from ``config.seed``."""
     model = model.to(device).train()
+    model.checkpoint_segments = config.checkpoint_segments
     critic = Critic(
         model.image_shape, config.critic_width, config.critic_layer_norm, seed=config.seed + 1
     ).to(device)

@@ -18,7 +18,7 @@ from .graph import GraphSpec, get_spec
 from .model import ModelConfig
 
 # Fields that may change between an interrupted run and its resumption.
-RESUMABLE_FIELDS = ("steps", "checkpoint_every", "n_samples")
+RESUMABLE_FIELDS = ("steps", "checkpoint_every", "n_samples", "checkpoint_segments")
 
 
 def _positive_int(name: str, value: object) -> None:
@@ -51,6 +51,9 @@ class TrainConfig:
         critic_layer_norm: layer norm inside the critic.
         checkpoint_every: write grids, model file and log every this many iterations.
         n_samples: images in each sample grid (fixed latent noise, so grids compare over time).
+        checkpoint_segments: recompute each segment in the backward pass instead of storing
+            its stages: memory O(segments) instead of O(steps), at about twice the step time
+            (benchmarks/behavioural.py); for big graphs, batches or GPUs short of memory.
         seed: seeds the generator and critic initialisation and every random draw of the run.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
@@ -71,6 +74,7 @@ class TrainConfig:
     critic_layer_norm: bool = False
     checkpoint_every: int = 100
     n_samples: int = 64
+    checkpoint_segments: bool = False
     seed: int = 0
     data_dir: str | None = None
     resize_data: bool = False
