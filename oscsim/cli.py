@@ -107,7 +107,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     summary = run_demo(args.out, seed=args.seed, force=args.force)
-    _print_json({k: summary[k] for k in ("graph", "samples")})
+    _print_json({k: summary[k] for k in ("graph", "trained", "untrained")})
     print(f"demo results in {args.out}/ ({len(summary['files'])} files)")
     return 0
 

@@ -81,8 +81,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys) -> None:
     assert main(["demo", "--out", str(out)]) == 0
     summary = json.loads((out / "demo.json").read_text())
     assert summary["graph"]["nodes"] == 245
-    for name in ("graph.png", "samples.png", "segments.png", "data.png", "model-untrained.pt"):
+    for name in ("graph.png", "data.png", "trained/samples.png", "trained/segments.png"):
         assert (out / name).exists(), name
+    # the shipped model generates digits far closer to the data than an untrained one
+    assert summary["trained"]["fid"] < 0.5 * summary["untrained"]["fid"]
+
+
+def test_sample_shipped_model_by_name(tmp_path) -> None:
+    assert main(["sample", "demo", "--n", "4", "--out", str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "samples.json").read_text())
+    assert meta["source"] == "demo" and meta["config"]["reference_injection"]
 
 
 def test_front_door_names_resolve() -> None:
