@@ -25,6 +25,9 @@ _EXPORTS = {
     "TrainConfig": "oscsim.train_config",
     "evaluate": "oscsim.metrics",
     "fid_of_source": "oscsim.metrics",
+    "export_circuit": "oscsim.spice.export",
+    "export_model": "oscsim.spice.export",
+    "validate": "oscsim.validate",
     "read_raw": "oscsim.spice.raw",
     "run_netlist": "oscsim.spice.run",
 }

@@ -112,6 +112,53 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .modelfile import load_model
+    from .spice.export import export_model, read_latents
+    from .spice.plan import CircuitGains, get_cell
+
+    manifest = export_model(
+        load_model(args.model).model,
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        latent=read_latents(args.latent) if args.latent else None,
+        variant=args.variant,
+        gains=CircuitGains.first_order(get_cell("lc"), args.delta0),
+        force=args.force,
+        latent_source=args.latent,
+    )
+    print(
+        f"wrote {len(manifest['netlists'])} {args.variant} netlists and manifest.json to {args.out}"
+    )
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .atomic import write_json
+    from .modelfile import load_model
+    from .validate import fidelity_failures, validate
+
+    result = validate(
+        load_model(args.model).model,
+        n=args.n,
+        variant=args.variant,
+        out_dir=args.out,
+        seed=args.seed,
+        processes=args.processes,
+        progress=not args.quiet,
+        force=args.force,
+    )
+    if args.json:
+        write_json(args.json, result)
+    keys = ("n", "variant", "pixel_mae", "sign_agreement", "phase_error_deg", "seconds_per_sample")
+    _print_json({k: result[k] for k in keys})
+    failures = fidelity_failures(result, args.min_sign_agreement, args.max_pixel_mae)
+    for failure in failures:
+        print(f"oscsim validate: fidelity bar failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``oscsim`` command."""
     parser = argparse.ArgumentParser(
@@ -177,6 +224,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite earlier results")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("export", help="export a model to ngspice netlists, one per latent")
+    p.add_argument("model", help="model file")
+    p.add_argument("--out", required=True, help="output folder (netlists, cells/, manifest.json)")
+    p.add_argument("--variant", default="structural", choices=["structural", "collapsed"])
+    latent = p.add_mutually_exclusive_group()
+    latent.add_argument("--seed", type=int, default=0, help="latent seed")
+    latent.add_argument("--latent", help=".npy file of initial phases, [N] or [n, N], rad")
+    p.add_argument("--n", type=int, default=1, help="number of latents drawn with --seed")
+    p.add_argument(
+        "--delta0", type=float, default=0.0, help="cell frequency offset per cycle to cancel"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an earlier export")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("validate", help="compare a model with its ngspice circuit")
+    p.add_argument("model", help="model file")
+    p.add_argument("--n", type=int, default=8, help="number of latents")
+    p.add_argument("--variant", default="collapsed", choices=["structural", "collapsed"])
+    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--processes", type=int, help="ngspice processes at once (default: all cores)")
+    p.add_argument("--json", help="write the full result to this JSON file")
+    p.add_argument("--out", help="folder for netlists, images and plots")
+    p.add_argument("--min-sign-agreement", type=float, help="exit 1 below this fraction")
+    p.add_argument("--max-pixel-mae", type=float, help="exit 1 above this pixel error")
+    p.add_argument("--force", action="store_true", help="overwrite an earlier validation in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_validate)
     return parser
 
 

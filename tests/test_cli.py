@@ -100,3 +100,30 @@ def test_front_door_names_resolve() -> None:
         assert getattr(oscsim, name) is not None
     with pytest.raises(AttributeError):
         oscsim.no_such_name  # noqa: B018
+
+
+def _tiny_model_file(tmp_path):
+    spec = GraphSpec(image_size=(2, 2), neighbourhood=8)
+    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8)
+    return save_model(tmp_path / "tiny.pt", AISGenerator(build_graph(spec), config, seed=1))
+
+
+def test_export_writes_netlists_and_manifest(tmp_path, capsys) -> None:
+    model = _tiny_model_file(tmp_path)
+    out = tmp_path / "net"
+    assert main(["export", str(model), "--out", str(out), "--n", "2"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["netlists"]) == 2
+    assert (out / "sample_0001.cir").read_text().startswith("oscsim structural netlist")
+    assert main(["export", str(model), "--out", str(out)]) == 2  # refuses to overwrite
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.ngspice
+def test_validate_exit_status_follows_the_fidelity_bar(tmp_path) -> None:
+    model = str(_tiny_model_file(tmp_path))
+    args = ["validate", model, "--n", "1", "--quiet", "--json", str(tmp_path / "v.json")]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    result = json.loads((tmp_path / "v.json").read_text())
+    assert 0.0 <= result["sign_agreement"] <= 1.0
+    assert main([*args, "--out", str(tmp_path / "b"), "--min-sign-agreement", "1.01"]) == 1

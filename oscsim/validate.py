@@ -1,0 +1,310 @@
+"""Behaviour against circuit (DESIGN.md §5): the same latents through the model and ngspice.
+
+For each latent θ(0) the behavioural model (in float64) and the exported circuit each give final
+phases and an image. Metrics, over all latents:
+
+- ``pixel_mae``: mean |pixel_behaviour − pixel_circuit| over visible pixels.
+- ``sign_agreement``: fraction of pixels on the same side of 0.5.
+- ``phase_error_deg``: circular RMS of the final phase differences, all oscillators, degrees.
+- ``boundary_phase_error_deg``: the same at every segment end (where the mismatch starts).
+- ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
+  once; export and readback not included).
+
+By default the cells' free-running frequency offset δ0 is measured first (one free cell in
+ngspice, ``measure_delta0``) and cancelled by the tune bias; without that a cell drifts about
+−0.34° per cycle against the model. The images are also saved as ``.npy`` (for FID later).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .atomic import atomic_path
+from .dynamics import integrate
+from .errors import OscsimError
+from .graph import GraphSpec, build_graph
+from .model import AISGenerator, ModelConfig
+from .sampling import check_outputs_free
+from .spice.cells import LcCell
+from .spice.export import export_model
+from .spice.phase import wrap
+from .spice.plan import CircuitGains, check_variant, get_cell
+from .spice.raw import RawFile
+from .spice.readback import CircuitPhases, differential, read_phases, readout
+from .spice.run import run_many, run_netlist
+from .versions import versions
+
+_PLOT_OSCILLATORS = 4
+OUTPUTS = ("behavioural.npy", "circuit.npy", "pairs.png", "trajectories.png", "waveforms.png")
+
+
+def measure_delta0(cell: str | LcCell = "lc", cycles: int = 32, timeout_s: float = 60.0) -> float:
+    """Free-running frequency offset of one cell in ngspice, fraction of f_ref per cycle.
+
+    One cell, no couplings, no bias, no SHIL, exported and simulated like any model; the slope of
+    its phase against the reference clock after 8 cycles of settling.
+    """
+    config = ModelConfig(segments=1, cycles_per_segment=float(cycles), sigma_init=(0.0,))
+    model = AISGenerator(build_graph(GraphSpec((1, 1))), config)
+    with tempfile.TemporaryDirectory(prefix="oscsim-delta0-") as tmp:
+        manifest = export_model(model, tmp, latent=np.zeros(1), variant="collapsed", cell=cell)
+        raw = run_netlist(Path(tmp) / manifest["netlists"][0], timeout_s=timeout_s)
+        phases = read_phases(raw, manifest, np.zeros(1))
+    cycles_t = phases.trajectory_s * float(manifest["f_ref_hz"])
+    keep = cycles_t >= 8.0
+    slope = np.polyfit(cycles_t[keep], phases.trajectory_rad[keep, 0], 1)[0]
+    return float(slope / (2.0 * math.pi))
+
+
+def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 trajectory ``[T, n, N]`` of the exported codes × steps, and its times in cycles.
+
+    Built from ``to_codes()`` and ``steps()`` (what the exporter builds), not from a float64 copy
+    of the model: a value on a rounding edge can round to another code in float64. Model noise
+    is not applied (the circuit has none).
+    """
+    cfg, codes, steps = model.config, model.to_codes(), model.steps()
+    p = {name: codes[name].cpu().double() * steps[name] for name in codes}
+    with torch.no_grad():
+        traj = integrate(
+            torch.from_numpy(theta0),
+            model.edges.cpu(),
+            p["k"],
+            p["delta"],
+            p["sigma"],
+            cfg.cycles_per_segment,
+            cfg.steps_per_segment,
+            method=cfg.method,
+            harmonics=cfg.harmonics,
+            return_trajectory=True,
+            rho=p.get("rho"),
+        ).numpy()
+    return traj, np.arange(traj.shape[0]) * (cfg.cycles_per_segment / cfg.steps_per_segment)
+
+
+def _circuit(
+    netlists: list[Path], manifest: dict, theta0: np.ndarray, processes: int, **run: object
+) -> tuple[list[CircuitPhases], float, RawFile]:
+    """Simulate in chunks (bounded memory); phases per latent, wall seconds, first raw file."""
+    chunk = 2 * processes
+    phases, first, wall = [], None, 0.0
+    for start in range(0, len(netlists), chunk):
+        t0 = time.perf_counter()
+        raws = run_many(netlists[start : start + chunk], processes, **run)
+        wall += time.perf_counter() - t0
+        first = raws[0] if first is None else first
+        phases += [read_phases(r, manifest, theta0[start + i]) for i, r in enumerate(raws)]
+    return phases, wall, first
+
+
+def _rms_deg(dphi: np.ndarray) -> float:
+    """Root mean square of wrapped phase differences (rad), in degrees."""
+    return math.degrees(float(np.sqrt(np.mean(np.square(wrap(dphi))))))
+
+
+def fidelity_metrics(pix_b: np.ndarray, pix_c: np.ndarray, dphi: np.ndarray) -> dict[str, float]:
+    """Fidelity numbers from pixels ``[..., H, W]`` and phase differences ``[..., N]`` (rad)."""
+    return {
+        "pixel_mae": float(np.mean(np.abs(pix_b - pix_c))),
+        "sign_agreement": float(np.mean((pix_b > 0.5) == (pix_c > 0.5))),
+        "phase_error_deg": _rms_deg(dphi),
+    }
+
+
+def validate(
+    model: AISGenerator,
+    n: int = 8,
+    variant: str = "collapsed",
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    processes: int | None = None,
+    *,
+    cell: str | LcCell = "lc",
+    gains: CircuitGains | None = None,
+    timeout_s: float = 600.0,
+    progress: bool = False,
+    force: bool = False,
+) -> dict:
+    """Compare the model with its exported circuit on ``n`` latents drawn with ``seed``.
+
+    Args:
+        model: a 4-bit quantized generator.
+        n: number of latents.
+        variant: ``"structural"`` or ``"collapsed"``.
+        out_dir: folder for the netlists (``netlists/``), images (``.npy``) and PNGs
+            (``pairs.png``, ``trajectories.png``, ``waveforms.png``); default: a temporary
+            folder, nothing kept.
+        seed: latent seed (``model.latent(n, seed)``).
+        processes: ngspice processes at once (default: all cores).
+        cell: oscillator cell.
+        gains: behavioural-to-circuit gains; default first order with δ0 measured and cancelled.
+        timeout_s: limit per ngspice run, s.
+        progress: show a progress bar.
+        force: overwrite an earlier validation in ``out_dir``.
+
+    Returns:
+        The metrics (module docstring), ``per_latent`` values, the gains, files and versions.
+    """
+    if n < 1:
+        raise OscsimError(f"n must be at least 1, got {n}")
+    check_variant(variant)
+    workers = processes or os.cpu_count() or 1
+    if out_dir is not None:
+        check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists"), force)
+    cell_obj = get_cell(cell)
+    measured = None
+    if gains is None:
+        measured = measure_delta0(cell_obj)
+        gains = CircuitGains.first_order(cell_obj, measured)
+    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu().numpy()
+    traj, traj_cycles = _behaviour(model, theta0)
+    steps = model.config.steps_per_segment
+    with tempfile.TemporaryDirectory(prefix="oscsim-validate-") as tmp:
+        work = Path(out_dir) if out_dir is not None else Path(tmp)
+        folder = work / "netlists"
+        manifest = export_model(
+            model, folder, latent=theta0, variant=variant, cell=cell_obj, gains=gains, force=True
+        )
+        paths = [folder / name for name in manifest["netlists"]]
+        circuit, wall, first_raw = _circuit(
+            paths, manifest, theta0, workers, timeout_s=timeout_s, progress=progress
+        )
+    final_c = np.stack([c.final_rad for c in circuit])
+    bounds_c = np.stack([c.boundary_rad for c in circuit], axis=1)
+    dphi_bounds = bounds_c - traj[steps::steps]
+    pix_b, pix_c = readout(traj[-1], manifest), readout(final_c, manifest)
+    result = {
+        "n": n,
+        "variant": variant,
+        "seed": seed,
+        "cell": manifest["cell"],
+        **fidelity_metrics(pix_b, pix_c, dphi_bounds[-1]),
+        "boundary_phase_error_deg": [_rms_deg(d) for d in dphi_bounds],
+        "seconds_per_sample": wall / n,
+        "processes": workers,
+        "delta0_measured_per_cycle": measured,
+        "gains": manifest["gains"],
+        "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),
+        "per_latent": [fidelity_metrics(pix_b[b], pix_c[b], dphi_bounds[-1, b]) for b in range(n)],
+        "model_config": model.config.to_dict(),
+        "versions": versions(),
+        "files": [],
+    }
+    if out_dir is not None:
+        result["files"] = _write_outputs(
+            Path(out_dir), pix_b, pix_c, traj, traj_cycles, circuit[0], first_raw, manifest
+        )
+    return result
+
+
+def fidelity_failures(
+    result: dict, min_sign_agreement: float | None = None, max_pixel_mae: float | None = None
+) -> list[str]:
+    """Which fidelity bars a validation result misses (empty when it passes)."""
+    failures = []
+    if min_sign_agreement is not None and result["sign_agreement"] < min_sign_agreement:
+        failures.append(
+            f"sign_agreement {result['sign_agreement']:.4f} < required {min_sign_agreement:g}"
+        )
+    if max_pixel_mae is not None and result["pixel_mae"] > max_pixel_mae:
+        failures.append(f"pixel_mae {result['pixel_mae']:.4f} > allowed {max_pixel_mae:g}")
+    return failures
+
+
+def _write_outputs(
+    out_dir: Path,
+    pix_b: np.ndarray,
+    pix_c: np.ndarray,
+    traj: np.ndarray,
+    traj_cycles: np.ndarray,
+    circuit0: CircuitPhases,
+    raw0: RawFile,
+    manifest: dict,
+) -> list[str]:
+    """Images as ``.npy`` and the three PNGs; returns the file names."""
+    for name, images in (("behavioural.npy", pix_b), ("circuit.npy", pix_c)):
+        with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, images.astype(np.float32))
+    _save(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
+    f_ref = float(manifest["f_ref_hz"])
+    _save(
+        _trajectory_figure(traj[:, 0], traj_cycles, circuit0, f_ref), out_dir / "trajectories.png"
+    )
+    _save(_waveform_figure(raw0, manifest), out_dir / "waveforms.png")
+    return list(OUTPUTS)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+
+
+def _pairs_figure(pix_b: np.ndarray, pix_c: np.ndarray, limit: int = 8) -> Figure:
+    """Behavioural images (top row) over circuit images (bottom row)."""
+    count = min(limit, len(pix_b))
+    fig = Figure(figsize=(1.2 * count + 0.6, 2.8))
+    axes = fig.subplots(2, count, squeeze=False)
+    for b in range(count):
+        for row, (images, label) in enumerate(((pix_b, "behaviour"), (pix_c, "circuit"))):
+            ax = axes[row][b]
+            ax.imshow(images[b], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if b == 0:
+                ax.set_ylabel(label, fontsize=8)
+    return fig
+
+
+def _trajectory_figure(
+    traj: np.ndarray, traj_cycles: np.ndarray, circuit: CircuitPhases, f_ref_hz: float
+) -> Figure:
+    """Phase over time of a few oscillators of latent 0: model (lines) and circuit (dots)."""
+    fig = Figure(figsize=(7.0, 3.6))
+    ax = fig.add_subplot()
+    for i in range(min(_PLOT_OSCILLATORS, traj.shape[1])):
+        (line,) = ax.plot(traj_cycles, np.degrees(traj[:, i]), label=f"oscillator {i}")
+        circuit_rad = circuit.trajectory_rad[:, i]
+        circuit_rad = circuit_rad + 2 * np.pi * np.round(
+            (traj[0, i] - circuit_rad[0]) / (2 * np.pi)
+        )
+        ax.plot(
+            circuit.trajectory_s * f_ref_hz,
+            np.degrees(circuit_rad),
+            ".",
+            ms=2,
+            color=line.get_color(),
+        )
+    ax.set_xlabel("time (reference cycles)")
+    ax.set_ylabel("phase (deg)")
+    ax.set_title("latent 0: behaviour (lines) and circuit (dots)", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _waveform_figure(raw: RawFile, manifest: dict, cycles: float = 3.0) -> Figure:
+    """V(p) − V(n) of a few cells and the refclk over the first and last few cycles."""
+    f_ref, t = float(manifest["f_ref_hz"]), raw.time
+    fig = Figure(figsize=(8.0, 3.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    cells, ref = differential(raw, manifest)
+    traces = [("refclk", ref)]
+    traces += [
+        (f"oscillator {i}", cells[:, i]) for i in range(min(_PLOT_OSCILLATORS, cells.shape[1]))
+    ]
+    windows = ((0.0, cycles / f_ref), (t[-1] - cycles / f_ref, t[-1]))
+    for ax, (lo, hi) in zip(axes, windows, strict=True):
+        keep = (t >= lo) & (t <= hi)
+        for label, v in traces:
+            ax.plot(t[keep] * f_ref, v[keep], lw=1.5 if label == "refclk" else 0.8, label=label)
+        ax.set_xlabel("time (reference cycles)")
+    axes[0].set_ylabel("V(p) − V(n) (V)")
+    axes[0].legend(fontsize=7)
+    return fig
