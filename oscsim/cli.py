@@ -106,8 +106,10 @@ def _cmd_fid(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(args.out, seed=args.seed, force=args.force)
-    _print_json({k: summary[k] for k in ("graph", "trained", "untrained")})
+    summary = run_demo(
+        args.out, seed=args.seed, force=args.force, circuit_latents=args.circuit_latents
+    )
+    _print_json({k: v for k, v in summary.items() if k not in ("files", "versions")})
     print(f"demo results in {args.out}/ ({len(summary['files'])} files)")
     return 0
 
@@ -223,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-output", help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite earlier results")
+    p.add_argument(
+        "--circuit-latents",
+        type=int,
+        default=1,
+        help="latents simulated in ngspice (0 skips the circuit step)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("export", help="export a model to ngspice netlists, one per latent")

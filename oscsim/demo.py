@@ -2,8 +2,9 @@
 
 The embedded digits14 data and the demo graph; the shipped demo generator (trained by
 ``oscsim train --preset demo``): sample grids, per-segment views and its FID against the
-digits14 test images, next to a fresh untrained model for contrast. Later pipeline steps
-(export, ngspice, validation, energy) join here as they land.
+digits14 test images, next to a fresh untrained model for contrast; then the same generator as
+an ngspice circuit (collapsed lc netlist) for ``circuit_latents`` latents, compared with the
+behavioural model from the same initial phases. Energy per image joins here when it lands.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ from .model import AISGenerator
 from .modelfile import load_model
 from .plots import save_image_grid
 from .sampling import check_outputs_free, write_samples
+from .validate import validate
 from .versions import versions
 
 FID_SAMPLES = 1000
 
 
-def run_demo(out_dir: str | Path = "demo-output", seed: int = 0, force: bool = False) -> dict:
-    """Run the demo pipeline into ``out_dir`` and return its JSON summary."""
+def run_demo(
+    out_dir: str | Path = "demo-output",
+    seed: int = 0,
+    force: bool = False,
+    circuit_latents: int = 1,
+) -> dict:
+    """Run the demo pipeline into ``out_dir`` and return its JSON summary.
+
+    ``circuit_latents=0`` skips ngspice (about 3 minutes per latent on 2 cores).
+    """
     out_dir = Path(out_dir)
     check_outputs_free(out_dir, ("demo.json",), force)
     data = load_dataset("digits14", "train")
@@ -50,6 +60,18 @@ def run_demo(out_dir: str | Path = "demo-output", seed: int = 0, force: bool = F
             "kid": quality["kid"],
             "fid_samples": FID_SAMPLES,
         }
+    if circuit_latents > 0:
+        fidelity = validate(
+            trained,
+            n=circuit_latents,
+            variant="collapsed",
+            out_dir=out_dir / "circuit",
+            seed=seed,
+            force=force,
+            progress=True,
+        )
+        keys = ("pixel_mae", "sign_agreement", "phase_error_deg", "seconds_per_sample")
+        summary["circuit"] = {"latents": circuit_latents, **{k: fidelity[k] for k in keys}}
     summary["files"] = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*.png"))
     summary["versions"] = versions()
     write_json(out_dir / "demo.json", summary)

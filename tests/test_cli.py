@@ -78,7 +78,7 @@ def test_data_info_digits14(capsys) -> None:
 
 def test_demo_runs_end_to_end(tmp_path, capsys) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert main(["demo", "--out", str(out), "--circuit-latents", "0"]) == 0
     summary = json.loads((out / "demo.json").read_text())
     assert summary["graph"]["nodes"] == 245
     for name in ("graph.png", "data.png", "trained/samples.png", "trained/segments.png"):
