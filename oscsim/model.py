@@ -182,21 +182,35 @@ class AISGenerator(nn.Module):
         noise_generator: torch.Generator | None = None,
     ) -> Tensor:
         """Integrate from ``theta0``: final phases ``[B, N]`` (or the trajectory)."""
-        cfg, p = self.config, self.effective()
+        return self.rollout(
+            theta0, self.effective(), self.config.noise, return_trajectory, noise_generator
+        )
+
+    def rollout(
+        self,
+        theta0: Tensor,
+        params: dict[str, Tensor],
+        noise: float = 0.0,
+        return_trajectory: bool = False,
+        noise_generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Integrate this model's graph and schedule with the given parameter values
+        (``effective()``, or e.g. codes × steps in float64 for validation)."""
+        cfg = self.config
         return integrate(
             theta0,
             self.edges,
-            p["k"],
-            p["delta"],
-            p["sigma"],
+            params["k"],
+            params["delta"],
+            params["sigma"],
             cfg.cycles_per_segment,
             cfg.steps_per_segment,
             method=cfg.method,
             harmonics=cfg.harmonics,
-            noise=cfg.noise,
+            noise=noise,
             generator=noise_generator,
             return_trajectory=return_trajectory,
-            rho=p.get("rho"),
+            rho=params.get("rho"),
             pattern=self._pattern,
             checkpoint=self.checkpoint_segments and self.training,
         )

@@ -28,7 +28,6 @@ import torch
 from matplotlib.figure import Figure
 
 from .atomic import atomic_path
-from .dynamics import integrate
 from .errors import OscsimError
 from .graph import GraphSpec, build_graph
 from .model import AISGenerator, ModelConfig
@@ -74,19 +73,7 @@ def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.
     cfg, codes, steps = model.config, model.to_codes(), model.steps()
     p = {name: codes[name].cpu().double() * steps[name] for name in codes}
     with torch.no_grad():
-        traj = integrate(
-            torch.from_numpy(theta0),
-            model.edges.cpu(),
-            p["k"],
-            p["delta"],
-            p["sigma"],
-            cfg.cycles_per_segment,
-            cfg.steps_per_segment,
-            method=cfg.method,
-            harmonics=cfg.harmonics,
-            return_trajectory=True,
-            rho=p.get("rho"),
-        ).numpy()
+        traj = model.rollout(torch.from_numpy(theta0), p, return_trajectory=True).numpy()
     return traj, np.arange(traj.shape[0]) * (cfg.cycles_per_segment / cfg.steps_per_segment)
 
 
