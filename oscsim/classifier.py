@@ -11,7 +11,6 @@ Images: float [N, H, W] in [0, 1], white digit on black (the data sets' ``as_flo
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .atomic import atomic_path
+from .container import read_container
 from .errors import ModelFileError, OscsimError
 from .versions import versions
 
@@ -148,18 +148,7 @@ def read_classifier(path: str | Path) -> ClassifierFile:
     if not path.is_file():
         raise ModelFileError(f"classifier weight file {path} does not exist")
     raw = path.read_bytes()
-    try:
-        content = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for garbage; all mean the same here
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"{path} is not a readable classifier file: {first}") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an oscsim classifier weight file")
-    if content.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} has classifier format version {content.get('format_version')}; this "
-            f"oscsim reads version {FORMAT_VERSION}"
-        )
+    content = read_container(path, FORMAT, FORMAT_VERSION, "oscsim classifier file", raw)
     try:
         model = SmallCnn(CnnConfig.from_dict(content["arch"]))
         model.load_state_dict(content["state_dict"])

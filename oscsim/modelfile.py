@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
+from .container import read_container
 from .errors import ModelFileError
 from .graph_io import graph_from_dict, graph_to_dict
 from .model import AISGenerator, ModelConfig
@@ -86,29 +87,10 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """Load the raw dict safely, turning every way a file can be wrong into ModelFileError."""
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for garbage; all mean the same here
-        raise ModelFileError(
-            f"{path} is not a readable oscsim model file (truncated, corrupt or of another "
-            f"program): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is a torch file but not an oscsim model file")
-    if content.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} has model format version {content.get('format_version')}; this oscsim "
-            f"reads version {FORMAT_VERSION}: upgrade oscsim or re-export the model"
-        )
-    return content
-
-
 def load_model(path: str | Path) -> ModelFile:
     """Read a model file (or a shipped model by name); bad files raise ModelFileError."""
     path = resolve_model_path(path)
-    content = _read(path)
+    content = read_container(path, FORMAT, FORMAT_VERSION, "oscsim model file")
     try:
         graph = graph_from_dict(content["graph"])
         model = AISGenerator(graph, ModelConfig.from_dict(content["config"]))

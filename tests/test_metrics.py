@@ -266,8 +266,8 @@ def test_classifier_file_round_trip_and_errors(tmp_path: Path) -> None:
     torch.save({"format": "something-else"}, tmp_path / "foreign.pt")
     cases = {
         "missing.pt": "does not exist",
-        "truncated.pt": "not a readable classifier file",
-        "foreign.pt": "not an oscsim classifier weight file",
+        "truncated.pt": "not a readable oscsim classifier file",
+        "foreign.pt": "not an oscsim classifier file",
         "damaged.pt": "damaged classifier file",
     }
     for name, match in cases.items():
