@@ -227,12 +227,12 @@ def step_size_study(preset: str, k_std: float, latents: int = 16) -> list[dict]:
 
 def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: int) -> float:
     """Seconds of one WGAN-GP iteration (5 critic steps + 1 generator step)."""
-    from oscsim.train import iteration_seconds
+    from oscsim.train import iteration_fn
     from oscsim.train_config import preset as train_preset
 
     config = train_preset("demo" if preset == "demo" else "mnist", batch=batch)
     config = replace(config, model=replace(config.model, steps_per_segment=steps))
-    return iteration_seconds(config, device=device, repeats=repeats)
+    return best_of(iteration_fn(config, device=device), repeats)
 
 
 def _markdown(res: dict) -> str:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .errors import OscsimError
+
 
 def _umask() -> int:
     """The process umask (read by setting and restoring it)."""
@@ -39,3 +41,12 @@ def write_json(path: str | Path, data: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def check_outputs_free(out_dir: Path, names: tuple[str, ...], force: bool) -> None:
+    """Refuse to overwrite earlier results unless ``force`` (never lose work silently)."""
+    taken = [n for n in names if (out_dir / n).exists()]
+    if taken and not force:
+        raise OscsimError(
+            f"{out_dir} already holds {', '.join(taken)}; choose another --out or pass --force"
+        )

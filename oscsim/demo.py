@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import write_json
+from .atomic import check_outputs_free, write_json
 from .data import load_dataset
 from .graph import build_graph, graph_stats
 from .graph_io import draw_graph
@@ -21,7 +21,7 @@ from .metrics import evaluate
 from .model import AISGenerator
 from .modelfile import load_model
 from .plots import save_image_grid
-from .sampling import check_outputs_free, write_samples
+from .sampling import write_samples
 from .validate import validate
 from .versions import versions
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .atomic import atomic_path
 from .data import DATASETS
 from .errors import DataError
 from .idx import IdxSpec, idx_path, read_idx
@@ -92,19 +92,18 @@ def _fetch_file(
             return
         except DataError:
             pass  # a bad or partial copy: download a good one over it
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"cannot write in {folder}; pick another dest")
     errors = []
     for base in bases:
         url = f"{base}{file}.gz"
-        tmp = _temp_path(folder, file)
         try:
-            _download(url, tmp, timeout_s, progress)
-            read_idx(tmp, md5, fix=_BAD_COPY)
-            os.replace(tmp, folder / f"{file}.gz")
+            with atomic_path(folder / f"{file}.gz") as tmp:  # kept only once verified
+                _download(url, tmp, timeout_s, progress)
+                read_idx(tmp, md5, fix=_BAD_COPY)
             return
         except (OSError, ValueError, http.client.HTTPException, DataError) as exc:
             errors.append(f"  {url}: {_describe(exc)}")
-        finally:
-            tmp.unlink(missing_ok=True)
     raise DataError(
         f"could not fetch {file}.gz of {spec.name} into {folder}; tried:\n"
         + "\n".join(errors)
@@ -112,16 +111,6 @@ def _fetch_file(
         "the four files into a folder and use `--data-dir` / OSCSIM_DATA"
         + (f", or `apt-get install {spec.debian_package}`" if spec.debian_package else "")
     )
-
-
-def _temp_path(folder: Path, file: str) -> Path:
-    """A fresh hidden temp file in `folder` (same file system, so the rename is atomic)."""
-    try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{file}.", suffix=".part")
-    except OSError as exc:
-        raise DataError(f"cannot write in {folder} ({exc.strerror}); pick another dest") from None
-    os.close(fd)
-    return Path(name)
 
 
 def _download(url: str, target: Path, timeout_s: float, progress: bool) -> None:

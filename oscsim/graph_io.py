@@ -9,35 +9,19 @@ Attribute values must be JSON scalars (bool, int, float, str); `pos` is the one 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import networkx as nx
 
+from oscsim.atomic import atomic_path
 from oscsim.graph import GraphError, graph_stats, image_shape, validate_graph
 
 DICT_FORMAT = "oscsim-graph"
 DICT_VERSION = 1
 _POS_KEYS = ("pos_row", "pos_col")
 _NX_DEFAULTS = ("node_default", "edge_default")
-
-
-@contextmanager
-def _atomic_path(path: str | Path) -> Iterator[str]:
-    """Yield a temporary file name beside `path`; move it onto `path` only if the block succeeds."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _check_scalars(values: Iterable[tuple[str, object]], where: str) -> None:
@@ -88,7 +72,7 @@ def save_graphml(g: nx.Graph, path: str | Path) -> None:
     for u, v, data in g.edges(data=True):
         _check_scalars(data.items(), f"edge ({u}, {v})")
         out.add_edge(u, v, **data)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         nx.write_graphml(out, tmp)
 
 
@@ -280,7 +264,7 @@ def draw_graph(g: nx.Graph, path: str | Path, dpi: int = 150) -> None:
         f"max degree {stats['max_degree']}",
         fontsize=10,
     )
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
 
 

@@ -7,22 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, check_outputs_free, write_json
 from .errors import OscsimError
 from .model import AISGenerator
 from .plots import save_image_grid, save_segment_grid
 from .versions import versions
 
 OUTPUTS = ("samples.png", "samples.npy", "segments.png", "samples.json")
-
-
-def check_outputs_free(out_dir: Path, names: tuple[str, ...], force: bool) -> None:
-    """Refuse to overwrite earlier results unless ``force`` (never lose work silently)."""
-    taken = [n for n in names if (out_dir / n).exists()]
-    if taken and not force:
-        raise OscsimError(
-            f"{out_dir} already holds {', '.join(taken)}; choose another --out or pass --force"
-        )
 
 
 def write_samples(

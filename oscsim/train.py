@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,20 +210,13 @@ def _start(
     return _build(config, AISGenerator(graph, config.model, seed=config.seed), device)
 
 
-def iteration_seconds(config: TrainConfig, device: str = "cpu", repeats: int = 3) -> float:
-    """Best-of-``repeats`` wall-clock seconds of one training iteration (after a warm-up)."""
+def iteration_fn(config: TrainConfig, device: str = "cpu") -> Callable[[], dict[str, float]]:
+    """One training iteration of a fresh run, as a callable (for benchmarks to time)."""
     dev = _device(device)
     model = AISGenerator(build_graph(config.graph), config.model, seed=config.seed)
     run = _build(config, model, dev)
     images = _load_images(config, run.model.image_shape, dev)
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        _iteration(run, images, config)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
+    return lambda: _iteration(run, images, config)
 
 
 def train(

@@ -27,11 +27,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .atomic import atomic_path
+from .atomic import atomic_path, check_outputs_free
 from .errors import OscsimError
 from .graph import GraphSpec, build_graph
 from .model import AISGenerator, ModelConfig
-from .sampling import check_outputs_free
 from .spice.cells import LcCell
 from .spice.export import export_model
 from .spice.phase import wrap

@@ -11,13 +11,12 @@ the script prints the content sha256 that `oscsim.data.DATASETS["digits14"]` mus
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from oscsim.atomic import atomic_path
 from oscsim.data import DATASETS, build_digits14, content_sha256, find_dataset_dir
 from oscsim.errors import OscsimError
 
@@ -38,11 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except OscsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=args.out.parent, suffix=".npz", delete=False) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    os.chmod(tmp.name, 0o644)  # a package data file, not a private temp file
-    os.replace(tmp.name, args.out)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     for key, array in arrays.items():
         print(f"{key}: {array.dtype} {array.shape}")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")

@@ -16,7 +16,7 @@ from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
-from oscsim.train import train
+from oscsim.train import iteration_fn, train
 from oscsim.train_config import PRESETS, TrainConfig, preset
 from oscsim.train_outputs import LOSSES
 
@@ -196,3 +196,11 @@ def test_trains_on_cuda(tmp_path: Path) -> None:
     summary = train(dataclasses.replace(TINY, steps=2), tmp_path, device="cuda", progress=False)
     assert summary["device"] == "cuda"
     assert all(math.isfinite(v) for v in summary["final"].values())
+
+
+def test_iteration_fn_runs_one_iteration_per_call() -> None:
+    step = iteration_fn(TINY)
+    first, second = step(), step()
+    assert set(first) == set(LOSSES)
+    assert all(math.isfinite(v) for v in (*first.values(), *second.values()))
+    assert first != second  # the critic and generator moved between the calls

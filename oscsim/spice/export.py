@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from oscsim.atomic import atomic_path, write_json
+from oscsim.atomic import atomic_path, check_outputs_free, write_json
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
-from oscsim.sampling import check_outputs_free
 from oscsim.spice.cells import CELLS_DIR, LcCell
 from oscsim.spice.plan import SUPPLIES, CircuitGains, CircuitPlan, check_variant, plan_circuit
 from oscsim.spice.readback import MANIFEST_FORMAT
