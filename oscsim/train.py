@@ -7,6 +7,10 @@ through the ODE (optionally with segment checkpointing to bound memory). Every r
 comes from one seeded CPU generator whose state, with both optimizers, the critic and the loss
 history, is saved in ``model.pt``: a resumed run continues bit for bit where the interrupted
 one stopped (on CPU).
+
+The digital baseline (``oscsim.digital``) trains through the same loop: same critic, penalty,
+batches and random draws; only how the generator is made, optimized, saved and shown differs
+(``_Kind``).
 """
 
 from __future__ import annotations
@@ -21,24 +25,33 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from .critic import Critic, gradient_penalty
 from .data import load_dataset
+from .digital import (
+    DigitalConfig,
+    DigitalGenerator,
+    load_digital,
+    save_digital,
+    write_digital_outputs,
+)
 from .errors import ModelFileError, OscsimError
-from .graph import build_graph
+from .graph import build_graph, get_spec
 from .model import AISGenerator
 from .modelfile import load_model, save_model
 from .train_config import RESUMABLE_FIELDS, TrainConfig
 from .train_outputs import LOSSES, write_outputs
+
+Generator = AISGenerator | DigitalGenerator
 
 
 @dataclass
 class _Run:
     """Everything a training run changes, i.e. everything a checkpoint must hold."""
 
-    model: AISGenerator
+    model: Generator
     critic: Critic
     opt_g: torch.optim.Adam
     opt_d: torch.optim.Adam
@@ -88,17 +101,68 @@ def _generator_optimizer(model: AISGenerator, config: TrainConfig) -> torch.opti
     return torch.optim.Adam(groups, betas=config.betas)
 
 
-def _build(config: TrainConfig, model: AISGenerator, device: torch.device) -> _Run:
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between generator kinds: how one is made, optimized, saved, read, shown."""
+
+    make: Callable[[TrainConfig], Generator]
+    optimizer: Callable[[Any, TrainConfig], torch.optim.Adam]
+    save: Callable[[Path, Any, dict[str, Any], dict[str, Any]], object]
+    load: Callable[[Path], tuple[Generator, dict[str, Any] | None, Any]]
+    outputs: Callable[[Any, dict[str, list[float]], TrainConfig, Path, str], None]
+
+
+def _load_ais(path: Path) -> tuple[AISGenerator, dict[str, Any] | None, Any]:
+    saved = load_model(path)
+    return saved.model, saved.optimizer, saved.train_state
+
+
+_AIS = _Kind(
+    make=lambda config: AISGenerator(build_graph(config.graph), config.model, seed=config.seed),
+    optimizer=_generator_optimizer,
+    save=lambda path, model, opt, state: save_model(path, model, optimizer=opt, train_state=state),
+    load=_load_ais,
+    outputs=write_outputs,
+)
+
+
+def _digital_kind(arch: DigitalConfig) -> _Kind:
+    """A digital generator of ``arch`` at the graph's image size, Adam at ``arch.lr``."""
+
+    def load(path: Path) -> tuple[DigitalGenerator, dict[str, Any] | None, Any]:
+        saved = load_digital(path)
+        if saved.model.config != arch:
+            raise OscsimError(
+                f"cannot resume {path}: it holds a digital generator {saved.model.config}, "
+                f"not {arch}; resume with the same DigitalConfig or choose another --out"
+            )
+        return saved.model, saved.optimizer, saved.train_state
+
+    return _Kind(
+        make=lambda config: DigitalGenerator(
+            get_spec(config.graph).image_size, arch, seed=config.seed
+        ),
+        optimizer=lambda model, config: torch.optim.Adam(
+            model.parameters(), lr=arch.lr, betas=config.betas
+        ),
+        save=save_digital,
+        load=load,
+        outputs=write_digital_outputs,
+    )
+
+
+def _build(config: TrainConfig, model: Generator, device: torch.device, kind: _Kind) -> _Run:
     """A run at step 0 around ``model``, every random source seeded from ``config.seed``."""
     model = model.to(device).train()
-    model.checkpoint_segments = config.checkpoint_segments
+    if isinstance(model, AISGenerator):
+        model.checkpoint_segments = config.checkpoint_segments
     critic = Critic(
         model.image_shape, config.critic_width, config.critic_layer_norm, seed=config.seed + 1
     ).to(device)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
     rng = torch.Generator().manual_seed(config.seed + 2)
     history: dict[str, list[float]] = {key: [] for key in ("step", *LOSSES, "time_s")}
-    return _Run(model, critic, _generator_optimizer(model, config), opt_d, rng, 0, history)
+    return _Run(model, critic, kind.optimizer(model, config), opt_d, rng, 0, history)
 
 
 def _plain(data: Any) -> Any:
@@ -106,11 +170,10 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data))
 
 
-def _resume(config: TrainConfig, path: Path, device: torch.device) -> _Run:
+def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> _Run:
     """Rebuild the run saved in ``path``; refuse if it was trained with another config."""
-    saved = load_model(path)
-    state = saved.train_state
-    if not isinstance(state, dict) or "history" not in state or saved.optimizer is None:
+    model, optimizer, state = kind.load(path)
+    if not isinstance(state, dict) or "history" not in state or optimizer is None:
         raise ModelFileError(
             f"{path} holds a model but no training state (not written by `oscsim train`); "
             f"start a new run in another folder"
@@ -121,10 +184,10 @@ def _resume(config: TrainConfig, path: Path, device: torch.device) -> _Run:
         diffs = "; ".join(f"{k}: was {old.get(k)!r}, now {new[k]!r}" for k in changed)
         raise OscsimError(f"cannot resume {path} with a different configuration ({diffs})")
     try:
-        run = _build(config, saved.model, device)
+        run = _build(config, model, device, kind)
         run.critic.load_state_dict(state["critic"])
-        run.opt_g.load_state_dict(saved.optimizer["generator"])
-        run.opt_d.load_state_dict(saved.optimizer["critic"])
+        run.opt_g.load_state_dict(optimizer["generator"])
+        run.opt_d.load_state_dict(optimizer["critic"])
         run.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
@@ -146,7 +209,7 @@ def _cpu(obj: Any) -> Any:
     return obj
 
 
-def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device) -> None:
+def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> None:
     """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts)."""
     rng = {"train": run.rng.get_state(), "torch": torch.get_rng_state(), "cuda": None}
     if device.type == "cuda":
@@ -159,12 +222,28 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device) -> N
         "history": run.history,
     }
     optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
-    save_model(path, run.model, optimizer=optimizers, train_state=state)
+    kind.save(path, run.model, optimizers, state)
 
 
-def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, float]:
-    """``n_critic`` critic steps and one generator step; returns the iteration's losses."""
-    model, critic, rng, b, device = run.model, run.critic, run.rng, config.batch, images.device
+def wgan_gp_iteration(
+    model: Generator,
+    critic: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    images: Tensor,
+    config: TrainConfig,
+    rng: torch.Generator,
+) -> dict[str, float]:
+    """``config.n_critic`` critic steps and one generator step; returns the iteration's losses.
+
+    Args:
+        model: the generator (``latent(n, rng)``, ``model(latent)`` → ``[B, H, W]`` in [0, 1]).
+        critic: scores ``[B, H, W]`` images; opt_g, opt_d: the two optimizers.
+        images: the training images ``[N, H, W]`` on the training device.
+        config: batch, n_critic and gp_weight are used.
+        rng: the CPU generator every random draw (batches, ε, latents) comes from.
+    """
+    b, device = config.batch, images.device
     index = torch.randint(len(images), (config.n_critic, b), generator=rng).to(device)
     eps = torch.rand(config.n_critic, b, generator=rng).to(device)
     with torch.no_grad():
@@ -177,44 +256,58 @@ def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, floa
         w_dist = scores[:b].mean() - scores[b:].mean()
         gp = gradient_penalty(critic, real, fake, eps[i])
         loss = config.gp_weight * gp - w_dist
-        run.opt_d.zero_grad(set_to_none=True)
+        opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        run.opt_d.step()
+        opt_d.step()
         for key, value in zip(sums, (loss, w_dist, gp), strict=True):
             sums[key] += float(value.detach()) / config.n_critic
     critic.requires_grad_(False)
     gen_loss = -critic(model(model.latent(b, rng))).mean()
-    run.opt_g.zero_grad(set_to_none=True)
+    opt_g.zero_grad(set_to_none=True)
     gen_loss.backward()
-    run.opt_g.step()
+    opt_g.step()
     critic.requires_grad_(True)
     return {**sums, "gen_loss": float(gen_loss.detach())}
 
 
+def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, float]:
+    """One WGAN-GP iteration of ``run``."""
+    return wgan_gp_iteration(run.model, run.critic, run.opt_g, run.opt_d, images, config, run.rng)
+
+
 def _start(
-    config: TrainConfig, out_dir: Path, resume: bool, force: bool, device: torch.device
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool,
+    force: bool,
+    device: torch.device,
+    kind: _Kind,
 ) -> _Run:
     """Resume the run in ``out_dir``, or start a fresh one where that loses no earlier work."""
     path = out_dir / "model.pt"
     if resume:
         if not path.exists():
             raise OscsimError(f"nothing to resume: {path} does not exist; run without --resume")
-        return _resume(config, path, device)
+        return _resume(config, path, device, kind)
     if (path.exists() or (out_dir / "train_log.json").exists()) and not force:
         raise OscsimError(
             f"{out_dir} already holds a training run; pass --resume to continue it, --force to "
             f"start over (overwriting it), or choose another --out"
         )
     torch.manual_seed(config.seed)
-    graph = build_graph(config.graph)
-    return _build(config, AISGenerator(graph, config.model, seed=config.seed), device)
+    return _build(config, kind.make(config), device, kind)
 
 
-def iteration_fn(config: TrainConfig, device: str = "cpu") -> Callable[[], dict[str, float]]:
+def _kind(digital: DigitalConfig | None) -> _Kind:
+    return _AIS if digital is None else _digital_kind(digital)
+
+
+def iteration_fn(
+    config: TrainConfig, device: str = "cpu", digital: DigitalConfig | None = None
+) -> Callable[[], dict[str, float]]:
     """One training iteration of a fresh run, as a callable (for benchmarks to time)."""
-    dev = _device(device)
-    model = AISGenerator(build_graph(config.graph), config.model, seed=config.seed)
-    run = _build(config, model, dev)
+    dev, kind = _device(device), _kind(digital)
+    run = _build(config, kind.make(config), dev, kind)
     images = _load_images(config, run.model.image_shape, dev)
     return lambda: _iteration(run, images, config)
 
@@ -227,8 +320,11 @@ def train(
     progress: bool = True,
     force: bool = False,
     threads: int | None = None,
+    digital: DigitalConfig | None = None,
 ) -> dict[str, Any]:
-    """Train an AIS generator as a WGAN-GP into ``out_dir``; returns the run's summary.
+    """Train an AIS generator (or the digital baseline) as a WGAN-GP into ``out_dir``.
+
+    Returns the run's summary.
 
     Every ``config.checkpoint_every`` iterations and at the end it writes ``model.pt`` (the
     generator with critic, optimizers, RNG states and loss history in its training state),
@@ -244,12 +340,15 @@ def train(
         progress: show a tqdm bar with the losses.
         force: start a fresh run even if ``out_dir`` holds one (it is overwritten).
         threads: torch CPU threads during training (default ``default_threads()``).
+        digital: train a ``DigitalGenerator`` of this size instead, at the graph's image size
+            (``config.model`` is then unused); ``model.pt`` is then a digital generator file
+            (``oscsim.digital.load_digital``) and the grids show samples only.
     """
-    out_dir, dev = Path(out_dir), _device(device)
+    out_dir, dev, kind = Path(out_dir), _device(device), _kind(digital)
     saved_threads, n_threads = torch.get_num_threads(), threads or default_threads()
     torch.set_num_threads(n_threads)
     try:
-        run = _start(config, out_dir, resume, force, dev)
+        run = _start(config, out_dir, resume, force, dev, kind)
         resumed_from = run.step
         images = _load_images(config, run.model.image_shape, dev)
         bar = tqdm(total=config.steps, initial=run.step, disable=not progress, unit="it")
@@ -264,10 +363,10 @@ def train(
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                 if run.step % config.checkpoint_every == 0 or run.step == config.steps:
-                    _save(run, config, out_dir / "model.pt", dev)
-                    write_outputs(run.model, run.history, config, out_dir, dev.type)
+                    _save(run, config, out_dir / "model.pt", dev, kind)
+                    kind.outputs(run.model, run.history, config, out_dir, dev.type)
         if run.step == resumed_from:
-            write_outputs(run.model, run.history, config, out_dir, dev.type)
+            kind.outputs(run.model, run.history, config, out_dir, dev.type)
     finally:
         torch.set_num_threads(saved_threads)
     times = run.history["time_s"][resumed_from:]

@@ -114,7 +114,7 @@ def test_switch_levels_and_instance_lines(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a safe SPICE name"):
         RefclkCell().subckt.instance("ref", {**nodes, "vss": "0 vdd"})
     include = LC.subckt.include_line(tmp_path)
-    assert include.startswith(".include ../") and include.endswith("netlists/cells/lc.subckt")
+    assert include.startswith(".include ../") and include.endswith("oscsim/spice/subckt/lc.subckt")
 
 
 @dataclass

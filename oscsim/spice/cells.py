@@ -1,8 +1,9 @@
 """Circuit cells: each ``.subckt`` file, its pins, and parameter objects that check themselves.
 
-The subcircuits are plain ngspice files under ``netlists/cells/`` (documented in their headers);
-the classes here hold the same parameters as SI floats, render instance lines, and compute what the
-exporter needs around a cell (initial state for ``uic``, switch levels for a code).
+The subcircuits are plain ngspice files in ``oscsim/spice/subckt/`` (package data, so a plain
+``pip install`` finds them; ``netlists/cells/`` in the checkout links there), documented in their
+headers. The classes here hold the same parameters as SI floats, render instance lines, and
+compute what the exporter needs around a cell (initial state for ``uic``, switch levels).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 
 from oscsim.spice.format import spice_float
 
-CELLS_DIR = Path(__file__).resolve().parents[2] / "netlists" / "cells"
+CELLS_DIR = Path(__file__).resolve().parent / "subckt"
+"""The cell files, shipped in the package; ``netlists/cells`` in the checkout links here."""
 _NODE = re.compile(r"[A-Za-z0-9_]+\Z")
 
 

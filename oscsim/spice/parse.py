@@ -2,22 +2,18 @@
 
 The codes come from the circuit itself, not from names: each control net's source is evaluated
 at the middle of every segment, switch bits are compared with half the control level, bias
-voltages and collapsed conductances (``pwl(time, ...)`` in B-sources) are divided by their
-per-code values from the manifest.
+voltages, collapsed conductances (1 / resistance) and pump gains are divided by their
+per-code values from the manifest. A collapsed netlist's resistors and pump VCVSs hold their first
+segment's value and the ``alter`` lines of its ``.control`` block set the later ones.
 Net names only identify which element a bank joins (``manifest["oscillators"]``).
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from oscsim.errors import SpiceError
 from oscsim.spice.pwl import Schedule, level_at
-
-_CONDUCTANCE = re.compile(r"i=v\((\w+),(\w+)\)\*pwl\(time,([^)]*)\)\Z")
-_PUMP = re.compile(r"v=v\((\w+)\)\*pwl\(time,([^)]*)\)\Z")
 
 
 def _logical_lines(text: str) -> list[list[str]]:
@@ -45,15 +41,30 @@ def _sources(lines: list[list[str]], mids: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _expression(w: list[str]) -> str:
-    """A B-source's expression without spaces (undoes the splitting of ``_logical_lines``)."""
-    return "".join(w[3:])
+def _stepped(lines: list[list[str]], segments: int) -> dict[str, np.ndarray]:
+    """Element name -> value in each segment, for elements a ``.control`` block alters.
 
-
-def _time_pwl(values: str, mids: np.ndarray) -> np.ndarray:
-    """Level in each segment of the ``pwl(time, ...)`` point list ``t0,v0,t1,v1,...``."""
-    numbers = [float(x) for x in values.split(",")]
-    return level_at(list(zip(numbers[0::2], numbers[1::2], strict=True)), mids)
+    Each ``resume`` ends one boundary's ``alter`` lines; an element's first value is the one on
+    its own line, later segments keep the last value set.
+    """
+    end = next((i for i, w in enumerate(lines) if w[0].lower() == ".control"), len(lines))
+    first = {w[0].lower(): float(w[-1]) for w in lines[:end] if w[0][0].lower() in "re"}
+    changes: list[dict[str, float]] = [{} for _ in range(segments)]
+    boundary = 1
+    for w in lines[end:]:
+        if w[0].lower() == "alter" and len(w) == 5 and w[3] == "=":
+            if boundary >= segments:
+                raise SpiceError(f"alter after the last segment boundary: {' '.join(w)}")
+            changes[boundary][w[1].lower()] = float(w[4])
+        elif w[0].lower() == "resume":
+            boundary += 1
+    out = {}
+    for name, value in first.items():
+        values = [value]
+        for s in range(1, segments):
+            values.append(changes[s].get(name, values[-1]))
+        out[name] = np.asarray(values)
+    return out
 
 
 def netlist_codes(text: str, manifest: dict) -> dict[str, np.ndarray]:
@@ -74,6 +85,7 @@ def netlist_codes(text: str, manifest: dict) -> dict[str, np.ndarray]:
     codes["k"] = np.zeros((s, len(edge)), dtype=np.int64)
     el = manifest["elements"]
     units = {"k": el["bank_g_unit_s"], "rho": el["rho_g_unit_s"]}
+    stepped = _stepped(lines, s)
     inj: dict[str, int] = {}
     pumps: dict[str, np.ndarray] = {}
     sides: dict[tuple, np.ndarray] = {}
@@ -105,12 +117,12 @@ def netlist_codes(text: str, manifest: dict) -> dict[str, np.ndarray]:
             codes[kind][:, c] = sign * bits(w[5:8])
         elif subckt == "shil":
             pumps[w[2]] = bits(w[3:7])
-        elif head.startswith("b") and (m := _PUMP.match(_expression(w))):
-            pumps[w[1]] = np.rint(_time_pwl(m.group(2), mids) * el["shil_full_scale_code"])
-        elif head.startswith("b") and (m := _CONDUCTANCE.match(_expression(w))):
+        elif head.startswith("e") and len(w) == 6 and w[3:5] == ["line", "0"]:
+            pumps[w[1]] = np.rint(stepped[head] * el["shil_full_scale_code"])
+        elif head.startswith("r") and len(w) == 4 and w[1] in osc and w[2] in osc:
             kind, c = target(w[1], w[2])
             crossed = osc[w[1]][1] != osc[w[2]][1]
-            mag = np.rint(_time_pwl(m.group(3), mids) / units[kind])
+            mag = np.rint(1.0 / stepped[head] / units[kind])
             sides[(kind, c, crossed, osc[w[1]][1])] = -mag if crossed else mag
     for (kind, c, crossed, side), value in sides.items():
         if side == "p":

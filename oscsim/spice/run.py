@@ -31,6 +31,10 @@ _FAILURE = re.compile(
     r"|circuit not parsed|could not find|fatal|^\s*error\b",
     re.IGNORECASE | re.MULTILINE,
 )
+_STOP = re.compile(r"condition met: stop", re.IGNORECASE)
+_INTERRUPTED = re.compile(r"simulation interrupted", re.IGNORECASE)
+"""A ``.control`` block's ``stop when time = ...`` interrupts the run once per breakpoint (and
+``resume`` continues it); only interruptions beyond those are failures."""
 _NUMBER = re.compile(
     r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*\Z", re.I
 )
@@ -226,6 +230,8 @@ def _run_in(
     log = proc.stdout + proc.stderr
     (run_dir / "ngspice.log").write_text(log)
     failures = list(dict.fromkeys(m.group(0).strip() for m in _FAILURE.finditer(log)))
+    if len(_INTERRUPTED.findall(log)) <= len(_STOP.findall(log)):
+        failures = [f for f in failures if f.lower() != "simulation interrupted"]
     if proc.returncode != 0 or failures or not raw_path.exists():
         raise SpiceError(
             f"ngspice failed on {label} (exit code {proc.returncode}"

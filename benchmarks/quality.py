@@ -1,0 +1,356 @@
+"""Generative quality of the AIS generator, its baselines and ablations: FID and KID.
+
+Every model trains with the same WGAN-GP protocol (critic, penalty, n_critic, batch) and the
+same number of generator iterations, then draws ``--n-samples`` images from fixed latents
+(seed 0) that are scored against the 10,000 test images on the penultimate features of
+oscsim's shipped classifier (``oscsim.metrics``, DESIGN.md §6). A ``real-data`` row scores
+that many training images the same way, so the numbers read in context.
+
+Each row is merged into ``quality.json`` and ``quality.md`` as soon as it is done, with a sample
+grid ``quality/<dataset>-<model>.png``; training runs live in ``--work`` and resume. Rerunning
+skips rows already computed with the same configuration and sample count.
+
+    python benchmarks/quality.py --steps 2000                      # every model, both data sets
+    python benchmarks/quality.py --datasets mnist --models ais-4bit digital-wgan-gp --steps 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from oscsim.atomic import atomic_path, write_json
+from oscsim.data import load_dataset
+from oscsim.digital import DigitalConfig, load_digital
+from oscsim.errors import OscsimError
+from oscsim.graph import get_spec
+from oscsim.metrics import evaluate
+from oscsim.model import AISGenerator
+from oscsim.modelfile import load_model
+from oscsim.plots import save_image_grid
+from oscsim.train import default_threads, train
+from oscsim.train_config import TrainConfig, preset
+from oscsim.versions import versions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATASETS = {"mnist": "mnist", "fashion": "fashion"}  # row name -> training preset
+REAL = "real-data"
+EVAL_SEED = 0  # latents of the scored samples (the same as `oscsim fid --seed 0`)
+GRID = 64  # images in each row's sample grid
+SMOKE_STEPS = 2  # --smoke: RK4 steps per segment (tests only)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model: the data set's training preset with a few fields changed.
+
+    Attributes:
+        about: what it is, for the markdown table.
+        graph: ``GraphSpec`` fields to replace.
+        model: ``ModelConfig`` fields to replace.
+        static: one segment (S = 1) spanning the preset's whole integration time, its SHIL
+            strength the mean of the preset's ramp (same total locking).
+        digital: the digital baseline (``oscsim.digital``) instead of an AIS generator.
+    """
+
+    about: str
+    graph: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    static: bool = False
+    digital: bool = False
+
+
+MODELS: dict[str, Variant] = {
+    "digital-wgan-gp": Variant("digital DCGAN generator, float32", digital=True),
+    "oscillator-static": Variant(
+        "S = 1, no hidden oscillators, float: the 'no tricks' oscillator network",
+        graph={"hidden_stride": 0},
+        model={"bits": None},
+        static=True,
+    ),
+    "ais-float": Variant("time-varying (S = 4), hidden, float", model={"bits": None}),
+    "ais-4bit": Variant("time-varying (S = 4), hidden, 4-bit: the headline model"),
+    "ais-4bit-nohidden": Variant("ais-4bit without hidden oscillators", graph={"hidden_stride": 0}),
+    "ais-4bit-static": Variant("ais-4bit with S = 1", static=True),
+    "ais-2bit": Variant("ais-4bit at 2 bits", model={"bits": 2}),
+    "ais-3bit": Variant("ais-4bit at 3 bits", model={"bits": 3}),
+    "ais-6bit": Variant("ais-4bit at 6 bits", model={"bits": 6}),
+    "ais-4bit-nbhd4": Variant("ais-4bit, 4-neighbour pixels", graph={"neighbourhood": 4}),
+    "ais-4bit-nbhd8": Variant(
+        "ais-4bit, 8-neighbour pixels, as in the mnist graph preset", graph={"neighbourhood": 8}
+    ),
+    "ais-4bit-radius2": Variant("ais-4bit, pixels within radius 2", graph={"neighbourhood": 2}),
+}
+
+
+def train_config(
+    dataset: str,
+    name: str,
+    steps: int,
+    seed: int = 0,
+    data_dir: str | None = None,
+    smoke: bool = False,
+) -> TrainConfig:
+    """The training run of model ``name`` on ``dataset`` ("mnist" or "fashion")."""
+    variant = MODELS[name]
+    base = preset(DATASETS[dataset], steps=steps, seed=seed, data_dir=data_dir)
+    model = dataclasses.replace(base.model, **variant.model)
+    if variant.static:
+        ramp = model.sigma_init or (0.25 * model.sigma_max,)
+        model = dataclasses.replace(
+            model,
+            segments=1,
+            cycles_per_segment=model.segments * model.cycles_per_segment,
+            steps_per_segment=model.segments * model.steps_per_segment,
+            sigma_init=(sum(ramp) / len(ramp),),
+        )
+    if smoke and not variant.digital:
+        step = model.cycles_per_segment / model.steps_per_segment
+        model = dataclasses.replace(
+            model, cycles_per_segment=SMOKE_STEPS * step, steps_per_segment=SMOKE_STEPS
+        )
+    graph = dataclasses.replace(get_spec(base.graph), **variant.graph)
+    return dataclasses.replace(base, graph=graph, model=model)
+
+
+def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Everything that defines a row's numbers (JSON-plain), to skip or alias rows."""
+    if name == REAL:
+        return {"n_samples": args.n_samples}
+    config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    digital = DigitalConfig().to_dict() if MODELS[name].digital else None
+    plain = json.loads(json.dumps({"config": config.to_dict(), "digital": digital}))
+    return {**plain, "n_samples": args.n_samples, "smoke": args.smoke and digital is None}
+
+
+def _sample(model: torch.nn.Module, n: int, batch: int = 500) -> np.ndarray:
+    """``n`` images of a generator from latents drawn at once from ``EVAL_SEED``."""
+    model.eval()
+    latent = model.latent(n, torch.Generator().manual_seed(EVAL_SEED))
+    with torch.no_grad():
+        images = torch.cat([model(chunk) for chunk in latent.split(batch)])
+    return images.float().cpu().numpy()
+
+
+def _params(model: torch.nn.Module) -> tuple[int, int]:
+    """(parameter count, bits to store them): AIS hardware parameters k, δ, σ, ρ (not the
+    quantizer steps) at their bit width; the digital generator's weights at 32 bits."""
+    if isinstance(model, AISGenerator):
+        count = sum(getattr(model, name).numel() for name in model.param_names)
+        return count, count * (model.config.bits or 32)
+    count = sum(p.numel() for p in model.parameters())
+    return count, 32 * count
+
+
+def _score(images: np.ndarray, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """FID, KID and KID std of images against the test split (``oscsim.metrics.evaluate``)."""
+    name = preset(DATASETS[dataset]).dataset
+    result = evaluate(images, name, "test", args.data_dir)
+    keys = ("fid", "kid", "kid_std", "n_reference", "classifier_sha256")
+    return {key: result[key] for key in keys}
+
+
+def _grid(images: np.ndarray, dataset: str, name: str, fid: float, out: Path) -> str:
+    """Write the row's sample grid; returns its path relative to ``out``."""
+    rel = f"quality/{dataset}-{name}.png"
+    save_image_grid(images[:GRID], out / rel, title=f"{dataset} · {name} · FID {fid:.1f}")
+    return rel
+
+
+def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """``n_samples`` random training images scored like a model's samples."""
+    train_set = load_dataset(preset(DATASETS[dataset]).dataset, "train", args.data_dir)
+    images = train_set.as_float()
+    if args.n_samples > len(images):
+        raise OscsimError(f"--n-samples {args.n_samples} exceeds the {len(images)} train images")
+    pick = np.random.default_rng(EVAL_SEED).choice(len(images), args.n_samples, replace=False)
+    images = images[np.sort(pick)]
+    row = {"dataset": dataset, "model": REAL, **_score(images, dataset, args)}
+    row.update(n_samples=args.n_samples, train_steps=0, wall_s=0.0, device=None, params=None)
+    row.update(identity=_identity(dataset, REAL, args), about="training images vs test images")
+    row["samples"] = _grid(images, dataset, REAL, row["fid"], out)
+    return row
+
+
+def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Train (or resume) model ``name`` to ``--steps``, sample and score it."""
+    variant = MODELS[name]
+    config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    digital = DigitalConfig() if variant.digital else None
+    run_dir = Path(args.work) / dataset / name
+    saved = run_dir / "model.pt"
+    summary = train(
+        config,
+        run_dir,
+        resume=saved.exists(),
+        force=not saved.exists(),
+        device=args.device,
+        threads=args.threads,
+        digital=digital,
+    )
+    if summary["step"] != args.steps:
+        raise OscsimError(
+            f"{run_dir} holds a run of {summary['step']} steps, more than --steps {args.steps}; "
+            f"choose another --work or the same --steps"
+        )
+    file = load_digital(saved) if digital else load_model(saved)
+    model = file.model.to(args.device)
+    start = time.perf_counter()
+    images = _sample(model, args.n_samples)
+    row = {"dataset": dataset, "model": name, **_score(images, dataset, args)}
+    times = file.train_state["history"]["time_s"]
+    params, bits = _params(model)
+    row.update(
+        n_samples=args.n_samples,
+        train_steps=summary["step"],
+        wall_s=float(sum(times)),
+        s_per_iteration=float(np.mean(times)),
+        eval_s=time.perf_counter() - start,
+        device=summary["device"],
+        threads=summary["threads"],
+        params=params,
+        param_bits=bits,
+        about=variant.about,
+        identity=_identity(dataset, name, args),
+    )
+    row["samples"] = _grid(images, dataset, name, row["fid"], out)
+    return row
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The results written so far (none if the file does not exist)."""
+    if not path.exists():
+        return {"rows": []}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        results = None
+    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
+        raise OscsimError(
+            f"{path} is not a quality results file; move it away or choose another --out"
+        )
+    return results
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int]:
+    names = [REAL, *MODELS]
+    datasets = list(DATASETS)
+    return (
+        datasets.index(row["dataset"]) if row["dataset"] in datasets else len(datasets),
+        names.index(row["model"]) if row["model"] in names else len(names),
+    )
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a markdown table, one row per (data set, model)."""
+    lines = [
+        "# Generative quality: baselines and ablations",
+        "",
+        "FID and KID of each model's samples (latent seed 0) against the 10,000 test images, on "
+        "the penultimate features of oscsim's shipped classifier (not Inception: the numbers "
+        "compare within this table only). Every model trains with the same WGAN-GP protocol "
+        "and number of generator iterations; `real-data` scores training images the same way. "
+        "Parameters: AIS hardware parameters (k, δ, σ, ρ per segment) at their bit width, the "
+        "digital generator's float32 weights. Wall time: training iterations only.",
+        "",
+        "| data | model | FID | KID ×10³ | params | param kbit | steps | train s | s/iter | "
+        "device | what |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for row in sorted(results["rows"], key=_order):
+        kbit = None if row.get("param_bits") is None else row["param_bits"] / 1000
+        what = row.get("about", "")
+        if row.get("alias_of"):
+            what += f" (= {row['alias_of']}, not retrained)"
+            notes.append(
+                f"- {row['dataset']}: `{row['model']}` is the same configuration as "
+                f"`{row['alias_of']}` (identical training configuration): it was trained "
+                f"once and this row repeats its numbers."
+            )
+        if row.get("identity", {}).get("smoke"):
+            what += " [smoke: shortened rollout]"
+        lines.append(
+            f"| {row['dataset']} | [{row['model']}]({row['samples']}) | {row['fid']:.2f} | "
+            f"{1e3 * row['kid']:.2f} | {_fmt(row['params'], ',')} | {_fmt(kbit, '.1f')} | "
+            f"{row['train_steps']} | {row['wall_s']:.0f} | "
+            f"{_fmt(row.get('s_per_iteration'), '.2f')} | {row['device'] or '–'} | {what} |"
+        )
+    return "\n".join([*lines, "", *notes]).rstrip() + "\n"
+
+
+def _write(results: dict[str, Any], out: Path) -> None:
+    results["versions"] = versions()
+    write_json(out / "quality.json", results)
+    with atomic_path(out / "quality.md") as tmp:
+        tmp.write_text(markdown(results), encoding="utf-8")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--steps", type=int, default=2000, help="generator iterations, every model")
+    ap.add_argument("--n-samples", type=int, default=10_000, help="images scored per row")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--threads", type=int, default=default_threads(), help="torch CPU threads")
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every model")
+    ap.add_argument("--data-dir", default=None, help="folder searched first for the data sets")
+    ap.add_argument("--work", default="runs/quality", help="training runs (resumed on rerun)")
+    ap.add_argument("--out", default=str(RESULTS), help="quality.json, quality.md, grids")
+    ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: tiny rollout
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, sample and score every requested (data set, model); merge rows as they finish."""
+    args = _parser().parse_args(argv)
+    if args.steps < 1 or args.n_samples < 2:
+        raise OscsimError("--steps must be at least 1 and --n-samples at least 2")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    results = _read(out / "quality.json")
+    rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
+    models = list(dict.fromkeys(args.models))
+    plan = [(d, m) for d in args.datasets for m in (REAL, *models)]
+    bar = tqdm(plan, unit="row")
+    for dataset, name in bar:
+        bar.set_description(f"{dataset} {name}")
+        identity, old = _identity(dataset, name, args), rows.get((dataset, name))
+        if old is not None and old.get("identity") == identity:
+            continue
+        earlier = models[: models.index(name)] if name in models else []
+        twin = next((m for m in earlier if _identity(dataset, m, args) == identity), None)
+        if name == REAL:
+            row = real_row(dataset, args, out)
+        elif twin is not None:
+            row = {**rows[(dataset, twin)], "model": name, "alias_of": twin}
+            row["about"] = MODELS[name].about
+        else:
+            row = model_row(dataset, name, args, out)
+        rows[(dataset, name)] = row
+        results["rows"] = sorted(rows.values(), key=_order)
+        _write(results, out)
+        tqdm.write(f"{dataset} {name}: FID {row['fid']:.2f}, KID {row['kid']:.4f}")
+    _write(results, out)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except OscsimError as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -1,0 +1,104 @@
+"""benchmarks/quality.py: the model table, and one tiny end-to-end sweep that reruns for free."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import SHARED_DATA
+
+from oscsim.errors import OscsimError
+from oscsim.graph import build_graph
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+ROW_KEYS = {"dataset", "model", "fid", "kid", "n_samples", "train_steps", "wall_s", "device"}
+MODELS = ["digital-wgan-gp", "ais-4bit", "ais-4bit-nbhd8"]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("quality_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+quality = _load()
+
+
+def _argv(tmp: Path) -> list[str]:
+    return [
+        *("--datasets", "mnist", "--models", *MODELS, "--steps", "1", "--n-samples", "64"),
+        *("--threads", "1", "--work", str(tmp / "work"), "--out", str(tmp / "out"), "--smoke"),
+        *("--data-dir", str(SHARED_DATA)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One sweep: real data, the digital baseline, ais-4bit and its 8-neighbour alias."""
+    if not (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"canonical MNIST files not found in {SHARED_DATA / 'mnist'}")
+    tmp = tmp_path_factory.mktemp("quality")
+    assert quality.main(_argv(tmp)) == 0
+    return tmp
+
+
+def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
+    configs = {name: quality.train_config("mnist", name, steps=5) for name in quality.MODELS}
+    assert all(c.steps == 5 and c.dataset == "mnist" for c in configs.values())
+    head = configs["ais-4bit"]
+    static = configs["oscillator-static"].model
+    assert static.segments == 1 and static.bits is None
+    assert static.cycles_per_segment == head.model.segments * head.model.cycles_per_segment
+    assert configs["oscillator-static"].graph.hidden_stride == 0
+    assert configs["ais-4bit-nohidden"].graph.hidden_stride == 0
+    assert [configs[f"ais-{b}bit"].model.bits for b in (2, 3, 6)] == [2, 3, 6]
+    assert build_graph(configs["ais-4bit-radius2"].graph).number_of_edges() > (
+        build_graph(head.graph).number_of_edges()
+    )
+    same = [n for n, c in configs.items() if c == head and not quality.MODELS[n].digital]
+    assert same == ["ais-4bit", "ais-4bit-nbhd8"]
+
+
+def test_sweep_writes_rows_in_the_schema(sweep: Path) -> None:
+    results = json.loads((sweep / "out" / "quality.json").read_text())
+    assert set(results) == {"rows", "versions"} and "torch" in results["versions"]
+    rows = {row["model"]: row for row in results["rows"]}
+    assert list(rows) == [quality.REAL, *MODELS]
+    for row in rows.values():
+        assert ROW_KEYS | {"params"} <= set(row) and row["dataset"] == "mnist"
+        assert row["fid"] >= 0 and row["n_samples"] == 64
+        assert (sweep / "out" / row["samples"]).is_file()
+    assert rows["ais-4bit"]["train_steps"] == 1 and rows["ais-4bit"]["wall_s"] > 0
+    assert rows["ais-4bit"]["params"] == rows["ais-4bit"]["param_bits"] // 4
+    assert rows["digital-wgan-gp"]["params"] == 244_993
+    assert rows[quality.REAL]["params"] is None and rows[quality.REAL]["train_steps"] == 0
+    alias = rows["ais-4bit-nbhd8"]
+    assert alias["alias_of"] == "ais-4bit" and alias["fid"] == rows["ais-4bit"]["fid"]
+    assert not (sweep / "work" / "mnist" / "ais-4bit-nbhd8").exists()  # not trained twice
+    table = (sweep / "out" / "quality.md").read_text()
+    assert table.count("| mnist |") == 4 and "not retrained" in table
+
+
+def test_rerun_skips_finished_rows(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = json.loads((sweep / "out" / "quality.json").read_text())["rows"]
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished row was recomputed")
+
+    monkeypatch.setattr(quality, "train", fail)
+    monkeypatch.setattr(quality, "evaluate", fail)
+    assert quality.main(_argv(sweep)) == 0
+    assert json.loads((sweep / "out" / "quality.json").read_text())["rows"] == before
+
+
+def test_refuses_a_foreign_results_file(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "quality.json").write_text("[1, 2]")
+    with pytest.raises(OscsimError, match="not a quality results file"):
+        quality.main(_argv(tmp_path))
