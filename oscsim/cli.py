@@ -126,7 +126,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         seed=args.seed,
         latent=read_latents(args.latent) if args.latent else None,
         variant=args.variant,
-        gains=CircuitGains.first_order(get_cell("lc"), args.delta0),
+        gains=CircuitGains.first_order(get_cell("lc"), args.delta0, args.time_scale),
         force=args.force,
         latent_source=args.latent,
     )
@@ -148,6 +148,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         out_dir=args.out,
         seed=args.seed,
         processes=args.processes,
+        time_scale=args.time_scale,
         progress=not args.quiet,
         force=args.force,
     )
@@ -159,6 +160,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"oscsim validate: fidelity bar failed: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _time_scale_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="circuit cycles per model cycle: every rate divided by it, weaker loading (1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--delta0", type=float, default=0.0, help="cell frequency offset per cycle to cancel"
     )
+    _time_scale_option(p)
     p.add_argument("--force", action="store_true", help="overwrite an earlier export")
     p.set_defaults(func=_cmd_export)
 
@@ -257,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for netlists, images and plots")
     p.add_argument("--min-sign-agreement", type=float, help="exit 1 below this fraction")
     p.add_argument("--max-pixel-mae", type=float, help="exit 1 above this pixel error")
+    _time_scale_option(p)
     p.add_argument("--force", action="store_true", help="overwrite an earlier validation in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)

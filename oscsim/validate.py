@@ -9,6 +9,7 @@ phases and an image. Metrics, over all latents:
 - ``boundary_phase_error_deg``: the same at every segment end (where the mismatch starts).
 - ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
   once; export and readback not included).
+- ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
 
 By default the cells' free-running frequency offset δ0 is measured first (one free cell in
 ngspice, ``measure_delta0``) and cancelled by the tune bias; without that a cell drifts about
@@ -91,6 +92,18 @@ def _circuit(
     return phases, wall, first
 
 
+def _amplitude_ranges(amplitude_v: np.ndarray) -> list[dict[str, float]]:
+    """Min, mean and max cell amplitude at each segment end over ``[n, S, N]`` amplitudes.
+
+    The phase model assumes every cell at one amplitude; the spread shows how far coupling and
+    pump loading move the circuit from that (netlists/cells/README.md).
+    """
+    return [
+        {"min": float(a.min()), "mean": float(a.mean()), "max": float(a.max())}
+        for a in np.moveaxis(amplitude_v, 1, 0)
+    ]
+
+
 def _rms_deg(dphi: np.ndarray) -> float:
     """Root mean square of wrapped phase differences (rad), in degrees."""
     return math.degrees(float(np.sqrt(np.mean(np.square(wrap(dphi))))))
@@ -115,6 +128,7 @@ def validate(
     *,
     cell: str | LcCell = "lc",
     gains: CircuitGains | None = None,
+    time_scale: float = 1.0,
     timeout_s: float = 600.0,
     progress: bool = False,
     force: bool = False,
@@ -132,6 +146,7 @@ def validate(
         processes: ngspice processes at once (default: all cores).
         cell: oscillator cell.
         gains: behavioural-to-circuit gains; default first order with δ0 measured and cancelled.
+        time_scale: circuit cycles per model cycle for the default gains (``CircuitGains``).
         timeout_s: limit per ngspice run, s.
         progress: show a progress bar.
         force: overwrite an earlier validation in ``out_dir``.
@@ -149,7 +164,7 @@ def validate(
     measured = None
     if gains is None:
         measured = measure_delta0(cell_obj)
-        gains = CircuitGains.first_order(cell_obj, measured)
+        gains = CircuitGains.first_order(cell_obj, measured, time_scale)
     theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu().numpy()
     traj, traj_cycles = _behaviour(model, theta0)
     steps = model.config.steps_per_segment
@@ -179,6 +194,7 @@ def validate(
         "delta0_measured_per_cycle": measured,
         "gains": manifest["gains"],
         "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),
+        "boundary_amplitude_v": _amplitude_ranges(np.stack([c.amplitude_v for c in circuit])),
         "per_latent": [fidelity_metrics(pix_b[b], pix_c[b], dphi_bounds[-1, b]) for b in range(n)],
         "model_config": model.config.to_dict(),
         "versions": versions(),
@@ -220,9 +236,10 @@ def _write_outputs(
         with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, images.astype(np.float32))
     _save(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
-    f_ref = float(manifest["f_ref_hz"])
+    model_cycle_hz = float(manifest["f_ref_hz"]) / float(manifest["gains"]["time_scale"])
     _save(
-        _trajectory_figure(traj[:, 0], traj_cycles, circuit0, f_ref), out_dir / "trajectories.png"
+        _trajectory_figure(traj[:, 0], traj_cycles, circuit0, model_cycle_hz),
+        out_dir / "trajectories.png",
     )
     _save(_waveform_figure(raw0, manifest), out_dir / "waveforms.png")
     return list(OUTPUTS)
@@ -250,9 +267,12 @@ def _pairs_figure(pix_b: np.ndarray, pix_c: np.ndarray, limit: int = 8) -> Figur
 
 
 def _trajectory_figure(
-    traj: np.ndarray, traj_cycles: np.ndarray, circuit: CircuitPhases, f_ref_hz: float
+    traj: np.ndarray, traj_cycles: np.ndarray, circuit: CircuitPhases, model_cycle_hz: float
 ) -> Figure:
-    """Phase over time of a few oscillators of latent 0: model (lines) and circuit (dots)."""
+    """Phase over time of a few oscillators of latent 0: model (lines) and circuit (dots).
+
+    Time is in model cycles: circuit seconds times ``model_cycle_hz`` (f_ref / time_scale).
+    """
     fig = Figure(figsize=(7.0, 3.6))
     ax = fig.add_subplot()
     for i in range(min(_PLOT_OSCILLATORS, traj.shape[1])):
@@ -262,13 +282,13 @@ def _trajectory_figure(
             (traj[0, i] - circuit_rad[0]) / (2 * np.pi)
         )
         ax.plot(
-            circuit.trajectory_s * f_ref_hz,
+            circuit.trajectory_s * model_cycle_hz,
             np.degrees(circuit_rad),
             ".",
             ms=2,
             color=line.get_color(),
         )
-    ax.set_xlabel("time (reference cycles)")
+    ax.set_xlabel("time (model cycles)")
     ax.set_ylabel("phase (deg)")
     ax.set_title("latent 0: behaviour (lines) and circuit (dots)", fontsize=9)
     ax.legend(fontsize=7)

@@ -134,6 +134,27 @@ def test_gains_set_the_element_values() -> None:
     assert first.gains == CircuitGains(cell.k_per_siemens, cell.k_per_siemens, 0.02, 0.0)
 
 
+def test_time_scale_slows_the_circuit_and_divides_every_rate(tmp_path: Path) -> None:
+    model, cell = _model(), LcCell()
+    base = plan_circuit(model, cell, CircuitGains.first_order(cell, -1e-3))
+    slow = plan_circuit(model, cell, CircuitGains.first_order(cell, -1e-3, time_scale=3.0))
+    assert slow.schedule.t_stop_s == pytest.approx(3 * base.schedule.t_stop_s)
+    assert slow.cycles_per_segment == 3 * base.cycles_per_segment
+    assert slow.bank.g_s == pytest.approx(base.bank.g_s / 3)
+    assert slow.rho_bank.g_s == pytest.approx(base.rho_bank.g_s / 3)
+    assert slow.cell.g_pump_s_per_v == pytest.approx(base.cell.g_pump_s_per_v / 3)
+    assert slow.tune_v_per_code == pytest.approx(base.tune_v_per_code / 3)
+    assert slow.tune_offset_v == base.tune_offset_v  # the cell's own offset is per circuit cycle
+    gains = CircuitGains.first_order(cell, time_scale=3.0)
+    manifest = export_model(model, tmp_path, latent=THETA0, variant="collapsed", gains=gains)
+    assert manifest["gains"]["time_scale"] == 3.0
+    codes = netlist_codes((tmp_path / manifest["netlists"][0]).read_text(), manifest)
+    for name, expected in model.to_codes().items():
+        np.testing.assert_array_equal(codes[name], expected.numpy())
+    with pytest.raises(ValueError, match="time_scale"):
+        CircuitGains.first_order(cell, time_scale=0.0)
+
+
 def test_controls_switch_at_segment_boundaries_and_share_nets() -> None:
     sched = Schedule.uniform(3, 4e-9, 1e-11)
     assert sched.points([1.0, 1.0, 2.0]) == [(0.0, 1.0), (8e-9 - 5e-12, 1.0), (8e-9 + 5e-12, 2.0)]

@@ -13,6 +13,8 @@ circuit's amplitudes brings the worst such cell from -62 to -2 degrees.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import shutil
 from pathlib import Path
@@ -23,6 +25,7 @@ import torch
 
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
 from oscsim.spice.cells import LcCell
 from oscsim.spice.plan import CircuitGains
 from oscsim.validate import fidelity_failures, fidelity_metrics, validate
@@ -80,8 +83,36 @@ def test_circuit_agrees_with_behaviour_on_a_tiny_model(tmp_path: Path) -> None:
     np.testing.assert_allclose(images["behavioural.npy"], expected, atol=1e-4)
     for name in ("pairs.png", "trajectories.png", "waveforms.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
+    slow = validate(model, n=4, seed=0, processes=2, time_scale=2.0)
+    print(f"measured at time_scale 2: phase error {slow['phase_error_deg']:.2f} deg")
+    assert slow["gains"]["time_scale"] == 2.0 and slow["sign_agreement"] >= 0.9
+    assert slow["boundary_phase_error_deg"][0] < 4.0
     uncorrected = validate(
         model, n=4, seed=0, processes=2, gains=CircuitGains.first_order(LcCell())
     )
     assert uncorrected["files"] == [] and uncorrected["delta0_measured_per_cycle"] is None
     assert uncorrected["boundary_phase_error_deg"][0] > result["boundary_phase_error_deg"][0]
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "fidelity_benchmark", Path(__file__).parents[1] / "benchmarks" / "fidelity.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    save_model(tmp_path / "tiny.pt", _model())
+    argv = ["--model", str(tmp_path / "tiny.pt"), "--n", "2", "--processes", "2"]
+    argv += ["--time-scales", "1", "2", "--out", str(tmp_path / "res")]
+    assert bench.main(argv) == 0
+    results = json.loads((tmp_path / "res" / "fidelity.json").read_text())
+    assert [r["time_scale"] for r in results["rows"]] == [1.0, 2.0] and "torch" in str(results)
+    for row in results["rows"]:
+        assert row["n"] == 2 and 0.0 <= row["sign_agreement"] <= 1.0
+        assert len(row["boundary_amplitude_v"]) == 2 and len(row["per_latent"]) == 2
+        assert all((tmp_path / "res" / f).exists() for f in row["files"])
+    table = (tmp_path / "res" / "fidelity.md").read_text()
+    assert table.count("\n") == 4 and "| 2 |" in table
+    assert bench.main(argv) == 0
+    assert capsys.readouterr().out.count("skip (done)") == 2

@@ -49,12 +49,17 @@ class CircuitGains:
             (``g_pump_s_per_v`` times the 2·f_ref amplitude on ``inj``).
         delta_per_volt: detuning per volt on ``tune``.
         delta0_per_cycle: the cells' free-running offset, cancelled by the tune bias.
+        time_scale: circuit reference cycles per model cycle. The circuit runs the model's
+            trajectory this many times slower, every rate (k, δ, σ, ρ) divided by it: couplings
+            and pumps load each tank less (closer to the weak-coupling limit that the
+            behavioural phase model assumes) at this many times the simulated time.
     """
 
     k_per_siemens: float
     sigma_per_pump_siemens: float
     delta_per_volt: float
     delta0_per_cycle: float = 0.0
+    time_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -63,9 +68,17 @@ class CircuitGains:
                 raise ValueError(f"CircuitGains.{f.name} must be finite (and > 0), got {value}")
 
     @classmethod
-    def first_order(cls, cell: LcCell, delta0_per_cycle: float = 0.0) -> CircuitGains:
-        """The cell's first-order gains (``LcCell.k_per_siemens`` ...) and a given offset."""
-        return cls(cell.k_per_siemens, cell.k_per_siemens, cell.delta_per_volt, delta0_per_cycle)
+    def first_order(
+        cls, cell: LcCell, delta0_per_cycle: float = 0.0, time_scale: float = 1.0
+    ) -> CircuitGains:
+        """The cell's first-order gains (``LcCell.k_per_siemens`` ...), offset and time scale."""
+        return cls(
+            cell.k_per_siemens,
+            cell.k_per_siemens,
+            cell.delta_per_volt,
+            delta0_per_cycle,
+            time_scale,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ class CircuitPlan:
         gains: the gains used.
         edges: ``[E, 2]`` oscillator pairs, sorted; ``codes["k"]`` columns follow this order.
         codes: ``k`` ``[S, E]``, ``delta``/``sigma``/``rho`` ``[S, N]`` integer codes.
-        steps: the model's LSB of each kind, per cycle.
+        steps: the LSB of each kind per circuit reference cycle (the model's / time_scale).
         roles: ``"visible"``/``"hidden"`` per oscillator.
         visible: node ids of the visible oscillators in pixel order.
         image_shape: (height, width).
@@ -176,7 +189,7 @@ def plan_circuit(
         )
     base = get_cell(cell)
     gains = gains or CircuitGains.first_order(base)
-    steps = model.steps()
+    steps = {name: step / gains.time_scale for name, step in model.steps().items()}
     codes = {
         name: c.detach().cpu().numpy().astype(np.int64) for name, c in model.to_codes().items()
     }
@@ -193,7 +206,7 @@ def plan_circuit(
         refclk=refclk,
         schedule=Schedule.uniform(
             model.config.segments,
-            model.config.cycles_per_segment / base.f_ref_hz,
+            model.config.cycles_per_segment * gains.time_scale / base.f_ref_hz,
             transition_cycles / base.f_ref_hz,
         ),
         gains=gains,

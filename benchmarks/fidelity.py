@@ -1,0 +1,114 @@
+"""Circuit against behaviour for a shipped model, and what the mismatch is made of.
+
+For each ``--time-scales`` value the model is exported (collapsed by default) with every rate
+divided by that factor and the simulated time multiplied by it (``CircuitGains.time_scale``):
+the behavioural trajectory is the same, but couplings and SHIL pumps load each tank that many
+times less. If the mismatch shrinks with the time scale, it comes from strong loading (the
+amplitude spread the phase model ignores); what remains is the cells' own error per cycle.
+Per row: the fidelity metrics of ``oscsim validate``, the phase error at every segment end, the
+cell amplitude range, ngspice seconds per sample, and the PNGs (image pairs, phase
+trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``.
+
+    python benchmarks/fidelity.py --model demo --n 64                    # the issue's bar
+    python benchmarks/fidelity.py --model demo --n 2 --time-scales 1 2 4  # the loading study
+
+Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning skips rows
+already measured with the same model, n, seed, variant and time scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from oscsim.atomic import atomic_path, write_json
+from oscsim.errors import OscsimError
+from oscsim.modelfile import load_model
+from oscsim.validate import validate
+from oscsim.versions import versions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KEYS = ("pixel_mae", "sign_agreement", "phase_error_deg", "boundary_phase_error_deg")
+KEYS += ("boundary_amplitude_v", "seconds_per_sample", "processes", "delta0_measured_per_cycle")
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return (row["model"], row["n"], row["seed"], row["variant"], row["time_scale"])
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The results so far (empty if none); OscsimError for a file that is not ours."""
+    if not path.exists():
+        return {"rows": []}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise OscsimError(f"{path} is not a fidelity results file; move it or choose another --out")
+    return data
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results as a markdown table."""
+    lines = [
+        "| model | variant | time scale | n | sign agreement | pixel MAE | phase error (deg) "
+        "| per boundary (deg) | amplitude min-max at end (V) | s/sample |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=_key):
+        amp = r["boundary_amplitude_v"][-1]
+        bounds = ", ".join(f"{x:.0f}" for x in r["boundary_phase_error_deg"])
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['time_scale']:g} | {r['n']} "
+            f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {r['phase_error_deg']:.1f} "
+            f"| {bounds} | {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="demo", help="model file or shipped name")
+    p.add_argument("--n", type=int, default=8, help="latents per row")
+    p.add_argument("--seed", type=int, default=0, help="latent seed")
+    p.add_argument("--variant", default="collapsed", choices=["structural", "collapsed"])
+    p.add_argument("--time-scales", type=float, nargs="+", default=[1.0])
+    p.add_argument("--processes", type=int, help="ngspice processes at once (default: cores)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    model = load_model(args.model).model
+    path = args.out / "fidelity.json"
+    results = _read(path)
+    for scale in args.time_scales:
+        row = {"model": args.model, "n": args.n, "seed": args.seed, "variant": args.variant}
+        row["time_scale"] = scale
+        if any(_key(r) == _key(row) for r in results["rows"]):
+            print(f"skip (done): {row}")
+            continue
+        folder = args.out / "fidelity" / f"{Path(args.model).stem}-{args.variant}-ts{scale:g}"
+        folder.mkdir(parents=True, exist_ok=True)
+        result = validate(
+            model,
+            n=args.n,
+            variant=args.variant,
+            out_dir=folder,
+            seed=args.seed,
+            processes=args.processes,
+            time_scale=scale,
+            progress=True,
+            force=True,
+        )
+        row.update({k: result[k] for k in KEYS})
+        row["files"] = [str((folder / f).relative_to(args.out)) for f in result["files"]]
+        row["per_latent"] = result["per_latent"]
+        print(json.dumps({k: v for k, v in row.items() if k != "per_latent"}))
+        results["rows"] = [r for r in results["rows"] if _key(r) != _key(row)] + [row]
+        results["versions"] = versions()
+        write_json(path, results)
+        with atomic_path(args.out / "fidelity.md") as tmp:
+            tmp.write_text(markdown(results["rows"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
