@@ -11,20 +11,29 @@ trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``.
 
     python benchmarks/fidelity.py --model demo --n 64                    # the issue's bar
     python benchmarks/fidelity.py --model demo --n 2 --time-scales 1 2 4  # the loading study
+    python benchmarks/fidelity.py --model demo --n 2 --without sigma k     # one term off at a time
+
+``--without KIND`` adds rows with one parameter kind (k, delta, sigma, rho) set to zero in the
+model, so behaviour and circuit both lose that term: what the mismatch is without SHIL, without
+couplings (independent cells: the cells' own calibration), and so on.
 
 Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning skips rows
-already measured with the same model, n, seed, variant and time scale.
+already measured with the same model, n, seed, variant, time scale and switched-off term.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from oscsim.atomic import atomic_path, write_json
 from oscsim.errors import OscsimError
+from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.validate import validate
 from oscsim.versions import versions
@@ -35,7 +44,19 @@ KEYS += ("boundary_amplitude_v", "seconds_per_sample", "processes", "delta0_meas
 
 
 def _key(row: dict[str, Any]) -> tuple:
-    return (row["model"], row["n"], row["seed"], row["variant"], row["time_scale"])
+    return (row["model"], row["n"], row["seed"], row["variant"], row["time_scale"], row["without"])
+
+
+def without(model: AISGenerator, kind: str | None) -> AISGenerator:
+    """A copy of ``model`` with every parameter of ``kind`` zero (code 0); the model if None."""
+    if kind is None:
+        return model
+    if kind not in model.param_names:
+        raise OscsimError(f"--without {kind!r}: choose among {', '.join(model.param_names)}")
+    copy = deepcopy(model)
+    with torch.no_grad():
+        getattr(copy, kind).zero_()
+    return copy
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -51,15 +72,16 @@ def _read(path: Path) -> dict[str, Any]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results as a markdown table."""
     lines = [
-        "| model | variant | time scale | n | sign agreement | pixel MAE | phase error (deg) "
-        "| per boundary (deg) | amplitude min-max at end (V) | s/sample |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | variant | without | time scale | n | sign agreement | pixel MAE "
+        "| phase error (deg) | per boundary (deg) | amplitude min-max at end (V) | s/sample |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=_key):
+    for r in sorted(rows, key=lambda r: tuple(str(x) for x in _key(r))):
         amp = r["boundary_amplitude_v"][-1]
         bounds = ", ".join(f"{x:.0f}" for x in r["boundary_phase_error_deg"])
         lines.append(
-            f"| {r['model']} | {r['variant']} | {r['time_scale']:g} | {r['n']} "
+            f"| {r['model']} | {r['variant']} | {r['without'] or '-'} | {r['time_scale']:g} "
+            f"| {r['n']} "
             f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {r['phase_error_deg']:.1f} "
             f"| {bounds} | {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
         )
@@ -73,22 +95,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="latent seed")
     p.add_argument("--variant", default="collapsed", choices=["structural", "collapsed"])
     p.add_argument("--time-scales", type=float, nargs="+", default=[1.0])
+    p.add_argument("--without", nargs="+", default=[], help="also rows without k/delta/sigma/rho")
     p.add_argument("--processes", type=int, help="ngspice processes at once (default: cores)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     model = load_model(args.model).model
     path = args.out / "fidelity.json"
     results = _read(path)
-    for scale in args.time_scales:
+    jobs = [(scale, None) for scale in args.time_scales]
+    jobs += [(args.time_scales[0], kind) for kind in args.without]
+    for scale, kind in jobs:
         row = {"model": args.model, "n": args.n, "seed": args.seed, "variant": args.variant}
-        row["time_scale"] = scale
+        row.update(time_scale=scale, without=kind)
         if any(_key(r) == _key(row) for r in results["rows"]):
             print(f"skip (done): {row}")
             continue
-        folder = args.out / "fidelity" / f"{Path(args.model).stem}-{args.variant}-ts{scale:g}"
+        name = f"{Path(args.model).stem}-{args.variant}-ts{scale:g}" + (
+            f"-no{kind}" if kind else ""
+        )
+        folder = args.out / "fidelity" / name
         folder.mkdir(parents=True, exist_ok=True)
         result = validate(
-            model,
+            without(model, kind),
             n=args.n,
             variant=args.variant,
             out_dir=folder,

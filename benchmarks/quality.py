@@ -118,7 +118,10 @@ def train_config(
         model = dataclasses.replace(
             model, cycles_per_segment=SMOKE_STEPS * step, steps_per_segment=SMOKE_STEPS
         )
-    graph = dataclasses.replace(get_spec(base.graph), **variant.graph)
+    # the preset's graph name stays when unchanged: `oscsim train --preset mnist` runs resume here
+    graph = (
+        dataclasses.replace(get_spec(base.graph), **variant.graph) if variant.graph else base.graph
+    )
     return dataclasses.replace(base, graph=graph, model=model)
 
 
@@ -127,6 +130,7 @@ def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, An
     if name == REAL:
         return {"n_samples": args.n_samples}
     config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    config = dataclasses.replace(config, graph=get_spec(config.graph))  # names and specs alike
     digital = DigitalConfig().to_dict() if MODELS[name].digital else None
     plain = json.loads(json.dumps({"config": config.to_dict(), "digital": digital}))
     return {**plain, "n_samples": args.n_samples, "smoke": args.smoke and digital is None}

@@ -75,6 +75,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train_config import preset
 
     given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
+    given["checkpoint_every"] = args.checkpoint_every
     try:
         config = preset(args.preset, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
@@ -213,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="train-output", help="output folder")
     p.add_argument("--steps", type=int, help="total generator iterations (default: preset's)")
     p.add_argument("--batch", type=int, help="images per step (default: preset's, 64)")
+    p.add_argument(
+        "--checkpoint-every", type=int, help="steps between model files and grids (preset's)"
+    )
     p.add_argument("--seed", type=int, help="seed of the whole run (default: preset's, 0)")
     p.add_argument("--data-dir", help="folder holding the data set files")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

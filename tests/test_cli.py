@@ -127,3 +127,16 @@ def test_validate_exit_status_follows_the_fidelity_bar(tmp_path) -> None:
     result = json.loads((tmp_path / "v.json").read_text())
     assert 0.0 <= result["sign_agreement"] <= 1.0
     assert main([*args, "--out", str(tmp_path / "b"), "--min-sign-agreement", "1.01"]) == 1
+
+
+def test_train_writes_a_checkpoint_every_given_steps(tmp_path, capsys) -> None:
+    argv = ["train", "--preset", "demo", "--steps", "2", "--checkpoint-every", "1"]
+    argv += ["--out", str(tmp_path / "run"), "--threads", "1", "--quiet"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 2
+    log = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert log["config"]["checkpoint_every"] == 1
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("step-*[0-9].png")) == [
+        "step-000001.png",
+        "step-000002.png",
+    ]

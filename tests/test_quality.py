@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -12,7 +13,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from oscsim.errors import OscsimError
-from oscsim.graph import build_graph
+from oscsim.graph import build_graph, get_spec
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 ROW_KEYS = {"dataset", "model", "fid", "kid", "n_samples", "train_steps", "wall_s", "device"}
@@ -61,7 +62,13 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
     assert build_graph(configs["ais-4bit-radius2"].graph).number_of_edges() > (
         build_graph(head.graph).number_of_edges()
     )
-    same = [n for n, c in configs.items() if c == head and not quality.MODELS[n].digital]
+    assert head.graph == "mnist"  # an unchanged graph keeps the preset name: CLI runs resume
+    resolved = {n: dataclasses.replace(c, graph=get_spec(c.graph)) for n, c in configs.items()}
+    same = [
+        n
+        for n, c in resolved.items()
+        if c == resolved["ais-4bit"] and not quality.MODELS[n].digital
+    ]
     assert same == ["ais-4bit", "ais-4bit-nbhd8"]
 
 

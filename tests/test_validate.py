@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
@@ -104,15 +105,22 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     spec.loader.exec_module(bench)
     save_model(tmp_path / "tiny.pt", _model())
     argv = ["--model", str(tmp_path / "tiny.pt"), "--n", "2", "--processes", "2"]
-    argv += ["--time-scales", "1", "2", "--out", str(tmp_path / "res")]
+    argv += ["--time-scales", "1", "2", "--without", "k", "--out", str(tmp_path / "res")]
     assert bench.main(argv) == 0
     results = json.loads((tmp_path / "res" / "fidelity.json").read_text())
-    assert [r["time_scale"] for r in results["rows"]] == [1.0, 2.0] and "torch" in str(results)
+    assert [(r["time_scale"], r["without"]) for r in results["rows"]] == [
+        (1.0, None),
+        (2.0, None),
+        (1.0, "k"),
+    ]
+    assert "torch" in results["versions"]
     for row in results["rows"]:
         assert row["n"] == 2 and 0.0 <= row["sign_agreement"] <= 1.0
         assert len(row["boundary_amplitude_v"]) == 2 and len(row["per_latent"]) == 2
         assert all((tmp_path / "res" / f).exists() for f in row["files"])
     table = (tmp_path / "res" / "fidelity.md").read_text()
-    assert table.count("\n") == 4 and "| 2 |" in table
+    assert table.count("\n") == 5 and "| 2 |" in table and "| k |" in table
     assert bench.main(argv) == 0
-    assert capsys.readouterr().out.count("skip (done)") == 2
+    assert capsys.readouterr().out.count("skip (done)") == 3
+    with pytest.raises(OscsimError, match="--without 'q'"):
+        bench.main([*argv, "--without", "q"])
