@@ -76,7 +76,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "| phase error (deg) | per boundary (deg) | amplitude min-max at end (V) | s/sample |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: tuple(str(x) for x in _key(r))):
+    order = ("model", "variant", "without", "time_scale", "n", "seed")
+    for r in sorted(
+        rows, key=lambda r: tuple(r[k] or "" if k == "without" else r[k] for k in order)
+    ):
         amp = r["boundary_amplitude_v"][-1]
         bounds = ", ".join(f"{x:.0f}" for x in r["boundary_phase_error_deg"])
         lines.append(
