@@ -10,6 +10,8 @@ phases and an image. Metrics, over all latents:
 - ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
   once; export and readback not included).
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
+- ``pump_threshold_ratio``: strongest SHIL strength over the cells' parametric threshold
+  ``1/(2Q)``; at 1 or more an unloaded cell's amplitude runs away.
 
 By default the cells' free-running frequency offset δ0 is measured first (one free cell in
 ngspice, ``measure_delta0``) and cancelled by the tune bias; without that a cell drifts about
@@ -193,6 +195,7 @@ def validate(
         "processes": workers,
         "delta0_measured_per_cycle": measured,
         "gains": manifest["gains"],
+        "pump_threshold_ratio": manifest["elements"]["pump_threshold_ratio"],
         "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),
         "boundary_amplitude_v": _amplitude_ranges(np.stack([c.amplitude_v for c in circuit])),
         "per_latent": [fidelity_metrics(pix_b[b], pix_c[b], dphi_bounds[-1, b]) for b in range(n)],

@@ -6,6 +6,7 @@ each prints what it measured (see netlists/cells/README.md; run with -s to see i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -126,6 +127,7 @@ class _Bench:
     shil_codes: list[int] | None = None
     banks: list[tuple[int, int, list[tuple[float, int]]]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    cell: LcCell = LC
 
     def _pwl(self, name: str, node: str, steps: list[tuple[float, float]], t_stop: float) -> None:
         """PWL source holding each level from its start time, 10 ps ramps at the boundaries."""
@@ -160,11 +162,10 @@ class _Bench:
                     pins[pin] = f"s{i}{pin}"
                     self._pwl(f"s{i}{pin}", pins[pin], [(0.0, level)], t_stop)
                 self.lines.append(shil.subckt.instance(f"s{i}", pins))
-            state = LC.initial_state(theta, tune_v=tune)
+            state = self.cell.initial_state(theta, tune_v=tune)
             nodes = dict(p=f"p{i}", n=f"n{i}", tune=f"tune{i}", inj=inj, vdd="vdd", vss="0")
-            self.lines.append(
-                LC.subckt.instance(f"o{i}", nodes, {**LC.spice_params(), **state.params})
-            )
+            params = {**self.cell.spice_params(), **state.params}
+            self.lines.append(LC.subckt.instance(f"o{i}", nodes, params))
             ic_terms += state.ic_terms(nodes)
         for a, b, schedule in self.banks:
             pins = dict(pa=f"p{a}", na=f"n{a}", pb=f"p{b}", nb=f"n{b}", vdd="vddc", vss="0")
@@ -255,6 +256,22 @@ def test_shil_pulls_phases_to_two_values_pi_apart(tmp_path: Path) -> None:
         f"second phase {math.degrees(theta[-1, 1]):+.3f} deg, sigma = {sigma:.5f}/cycle "
         f"(first order {expected:.5f})"
     )
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+@pytest.mark.parametrize("ratio", [0.6, 1.4])
+def test_pump_beyond_its_threshold_runs_away(tmp_path: Path, ratio: float) -> None:
+    # pump conductance giving sigma = ratio x sigma_threshold at code 15 on the 1 V line
+    g_pump = ratio * LC.sigma_threshold / (LC.k_per_siemens * RefclkCell().line_amp_v)
+    cell = dataclasses.replace(LC, g_pump_s_per_v=g_pump)
+    raw = _Bench([0.0], shil_codes=[15], cell=cell).run(tmp_path, cycles=40)
+    amp, _ = demodulate(raw.time, _vdiff(raw, 1), np.array([20.0, 38.0]) * T_REF, LC.f_ref_hz)
+    print(f"\nmeasured amplitude with the pump at {ratio} x threshold: {amp[:, 0]} V")
+    if ratio < 1:  # the saturated pair bounds it where the pump cancels that much tank loss
+        assert amp[1, 0] == pytest.approx(LC.steady_amplitude_v() / (1 - ratio), rel=0.1)
+    else:  # the pump alone is a parametric oscillator: no bound
+        assert amp[1, 0] > 1.5 * amp[0, 0] and amp[1, 0] > 3.0
 
 
 @pytest.mark.ngspice

@@ -151,6 +151,11 @@ def test_time_scale_slows_the_circuit_and_divides_every_rate(tmp_path: Path) -> 
     codes = netlist_codes((tmp_path / manifest["netlists"][0]).read_text(), manifest)
     for name, expected in model.to_codes().items():
         np.testing.assert_array_equal(codes[name], expected.numpy())
+    sigma_top = model.to_codes()["sigma"].max().item() * model.steps()["sigma"]
+    assert cell.sigma_threshold == pytest.approx(1 / (2 * cell.q))
+    assert base.pump_threshold_ratio == pytest.approx(sigma_top / cell.sigma_threshold)
+    assert slow.pump_threshold_ratio == pytest.approx(base.pump_threshold_ratio / 3)
+    assert manifest["elements"]["pump_threshold_ratio"] == slow.pump_threshold_ratio
     with pytest.raises(ValueError, match="time_scale"):
         CircuitGains.first_order(cell, time_scale=0.0)
 

@@ -159,6 +159,17 @@ class LcCell:
         return self.g_pump_s_per_v / (4.0 * math.pi * self.f_ref_hz * self.c_f)
 
     @property
+    def sigma_threshold(self) -> float:
+        """SHIL strength per cycle at which the pump alone sustains oscillation: ``1 / (2 q)``.
+
+        The pump's conductance at the locked phase, half its amplitude, then equals the tank's
+        differential loss, and unlike the tanh pair it does not saturate: at and above this
+        the amplitude runs away and the pump is no longer −σ sin 2θ. Below it the locked
+        amplitude is about ``A0 / (1 − σ / sigma_threshold)`` (tests/test_spice_cells.py).
+        """
+        return 1.0 / (2.0 * self.q)
+
+    @property
     def delta_per_volt(self) -> float:
         """First-order detuning (fraction of f_ref, per cycle) per volt on ``tune``."""
         return self.c_tune_f_per_v / (2.0 * self.c_f)

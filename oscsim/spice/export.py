@@ -195,6 +195,7 @@ def build_manifest(plan: CircuitPlan, variant: str) -> dict:
             "tune_offset_v": plan.tune_offset_v,
             "control_high_v": plan.bank.vdd_v,
             "shil_full_scale_code": plan.shil.max_code,
+            "pump_threshold_ratio": plan.pump_threshold_ratio,
         },
         "supplies": {
             src: {

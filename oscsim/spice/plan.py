@@ -139,6 +139,16 @@ class CircuitPlan:
         """Tune voltage of every cell in every segment, V, ``[S, N]``."""
         return self.tune_offset_v + self.codes["delta"] * self.tune_v_per_code
 
+    @property
+    def pump_threshold_ratio(self) -> float:
+        """Strongest SHIL strength of the circuit over the cell's ``sigma_threshold``.
+
+        At 1 or more some cell is a parametric oscillator of its own (its amplitude runs away)
+        unless couplings load it; keep it well below 1 (a larger time scale divides it).
+        """
+        top = float(self.codes["sigma"].max(initial=0)) * self.steps["sigma"]
+        return top / self.cell.sigma_threshold
+
     def supply_volts(self, domain: str) -> float:
         """Supply voltage of one domain, V (the bias domain runs at the cells' vdd)."""
         return {
