@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -28,3 +29,11 @@ def shared_mnist() -> Path:
     if not (path / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"canonical MNIST files not found in {path}")
     return path
+
+
+def logged_losses(run_dir: Path) -> dict[str, list[float]]:
+    """Step numbers and losses of a training run, as its ``train_log.json`` records them."""
+    from oscsim.train_outputs import LOSSES
+
+    history = json.loads((run_dir / "train_log.json").read_text())["history"]
+    return {key: history[key] for key in ("step", *LOSSES)}

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import logged_losses
 
 from oscsim.digital import DigitalConfig, DigitalGenerator, load_digital, save_digital
 from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec
 from oscsim.train import train
 from oscsim.train_config import TrainConfig
-from oscsim.train_outputs import LOSSES
 
 SMALL = DigitalConfig(latent_dim=8, width=4)
 TINY = TrainConfig(
@@ -79,11 +78,6 @@ def test_file_round_trip_and_damage(tmp_path: Path) -> None:
         load_digital(tmp_path / "bad.pt")
 
 
-def _losses(run_dir: Path) -> dict[str, list[float]]:
-    history = json.loads((run_dir / "train_log.json").read_text())["history"]
-    return {key: history[key] for key in ("step", *LOSSES)}
-
-
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted 4-step digital run of TINY."""
@@ -96,7 +90,7 @@ def test_training_writes_outputs_and_moves_the_weights(full_run: Path) -> None:
     names = {p.relative_to(full_run).as_posix() for p in full_run.rglob("*") if p.is_file()}
     assert {"model.pt", "train_log.json", "losses.png", "samples/step-000004.png"} <= names
     saved = load_digital(full_run / "model.pt")
-    assert saved.train_state["step"] == 4 and _losses(full_run)["step"] == [1, 2, 3, 4]
+    assert saved.train_state["step"] == 4 and logged_losses(full_run)["step"] == [1, 2, 3, 4]
     initial = DigitalGenerator((6, 6), SMALL, seed=TINY.seed)
     assert not torch.equal(saved.model.project.weight, initial.project.weight)
 
@@ -105,7 +99,7 @@ def test_resume_continues_bit_for_bit(full_run: Path, tmp_path: Path) -> None:
     train(dataclasses.replace(TINY, steps=2), tmp_path, progress=False, digital=SMALL)
     summary = train(TINY, tmp_path, resume=True, progress=False, digital=SMALL)
     assert summary["resumed_from"] == 2 and summary["step"] == 4
-    assert _losses(tmp_path) == _losses(full_run)
+    assert logged_losses(tmp_path) == logged_losses(full_run)
     full = load_digital(full_run / "model.pt").model.state_dict()
     resumed = load_digital(tmp_path / "model.pt").model.state_dict()
     assert all(torch.equal(full[k], resumed[k]) for k in full)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import logged_losses
 from torch import Tensor, nn
 
 from oscsim.critic import Critic, gradient_penalty
@@ -99,11 +99,6 @@ def test_presets_and_overrides() -> None:
         preset("cifar")
 
 
-def _losses(run_dir: Path) -> dict[str, list[float]]:
-    history = json.loads((run_dir / "train_log.json").read_text())["history"]
-    return {key: history[key] for key in ("step", *LOSSES)}
-
-
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted 6-step run of TINY."""
@@ -112,11 +107,11 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_run_writes_outputs_with_finite_losses(full_run: Path) -> None:
+def test_run_writes_outputs_with_finitelogged_losses(full_run: Path) -> None:
     names = {p.relative_to(full_run).as_posix() for p in full_run.rglob("*") if p.is_file()}
     assert {"model.pt", "train_log.json", "losses.png"} <= names
     assert {"samples/step-000003.png", "samples/step-000006-segments.png"} <= names
-    losses = _losses(full_run)
+    losses = logged_losses(full_run)
     assert losses["step"] == [1, 2, 3, 4, 5, 6]
     assert all(math.isfinite(v) for key in LOSSES for v in losses[key])
     assert all(v >= 0 for v in losses["gp"])
@@ -141,17 +136,22 @@ def test_generator_and_critic_parameters_change(full_run: Path) -> None:
 
 def test_same_seed_same_losses_and_other_seed_differs(full_run: Path, tmp_path: Path) -> None:
     train(TINY, tmp_path / "again", progress=False)
-    assert _losses(tmp_path / "again") == _losses(full_run)
+    assert logged_losses(tmp_path / "again") == logged_losses(full_run)
     train(dataclasses.replace(TINY, seed=6, steps=2), tmp_path / "other", progress=False)
-    assert _losses(tmp_path / "other")["critic_loss"] != _losses(full_run)["critic_loss"][:2]
+    assert (
+        logged_losses(tmp_path / "other")["critic_loss"]
+        != logged_losses(full_run)["critic_loss"][:2]
+    )
 
 
-def test_resume_continues_to_the_uninterrupted_losses(full_run: Path, tmp_path: Path) -> None:
+def test_resume_continues_to_the_uninterruptedlogged_losses(full_run: Path, tmp_path: Path) -> None:
     first = train(dataclasses.replace(TINY, steps=3), tmp_path, progress=False)
     assert first["step"] == 3
     summary = train(TINY, tmp_path, resume=True, progress=False)
     assert summary["resumed_from"] == 3 and summary["step"] == 6
-    assert _losses(tmp_path) == _losses(full_run)  # bitwise: every state is restored exactly
+    assert logged_losses(tmp_path) == logged_losses(
+        full_run
+    )  # bitwise: every state is restored exactly
     full = torch.load(full_run / "model.pt", weights_only=True)["state_dict"]
     resumed = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(full[k], resumed[k]) for k in full)
@@ -188,7 +188,7 @@ def test_force_starts_over(tmp_path: Path) -> None:
     config = dataclasses.replace(TINY, steps=1)
     train(config, tmp_path, progress=False)
     summary = train(config, tmp_path, force=True, progress=False)
-    assert summary["resumed_from"] == 0 and _losses(tmp_path)["step"] == [1]
+    assert summary["resumed_from"] == 0 and logged_losses(tmp_path)["step"] == [1]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
