@@ -40,7 +40,9 @@ class ModelConfig:
     reference clock: without it the model cannot break the θ → θ + π symmetry (see dynamics).
     ``sigma_init`` is the SHIL strength of each segment at initialisation: weak locking early
     (let couplings form structure), strong late (binarise); ``None`` ramps linearly from 0 to
-    ``sigma_max / 2``.
+    ``sigma_max / 2``. ``sigma_limit`` bounds SHIL strength for good (quantizer step or float
+    clamp): a pump at or above the cell's threshold ``1/(2Q)`` (0.05 per cycle for the ``lc``
+    cell) oscillates on its own instead of locking phases (``LcCell.sigma_threshold``).
     """
 
     segments: int = 4
@@ -57,6 +59,7 @@ class ModelConfig:
     k_init_std: float = 0.005
     sigma_init: tuple[float, ...] | None = None
     reference_injection: bool = True
+    sigma_limit: float | None = None
 
     def __post_init__(self) -> None:
         if self.segments < 1 or self.steps_per_segment < 1:
@@ -70,6 +73,8 @@ class ModelConfig:
         for name in ("k_max", "delta_max", "sigma_max", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.sigma_limit is not None and not self.sigma_limit >= self.sigma_max:
+            raise ValueError(f"sigma_limit must be >= sigma_max, got {self.sigma_limit}")
         if self.sigma_init is not None and len(self.sigma_init) != self.segments:
             raise ValueError(f"sigma_init needs one value per segment ({self.segments})")
 
@@ -128,7 +133,8 @@ class AISGenerator(nn.Module):
         if config.bits is not None:
             for name in self.param_names:
                 fmt = CodeFormat(config.bits, _KIND[name])
-                self.quantizers[name] = LsqQuantizer(fmt, getattr(config, f"{name}_max"))
+                limit = config.sigma_limit if name == "sigma" else None
+                self.quantizers[name] = LsqQuantizer(fmt, getattr(config, f"{name}_max"), limit)
 
     def _apply(self, fn, recurse: bool = True):
         """Move the coupling pattern along with the buffers on ``.to()``/``.cuda()``."""
@@ -149,11 +155,11 @@ class AISGenerator(nn.Module):
     def effective(self) -> dict[str, Tensor]:
         """The parameters the dynamics use: ``code × step`` when quantized, else the floats.
 
-        SHIL strength is non-negative in hardware; float models clamp it at zero.
+        SHIL strength is non-negative in hardware; float models clamp it to [0, sigma_limit].
         """
         raw = {name: getattr(self, name) for name in self.param_names}
         if not self.quantizers:
-            return {**raw, "sigma": raw["sigma"].clamp_min(0.0)}
+            return {**raw, "sigma": raw["sigma"].clamp(0.0, self.config.sigma_limit)}
         return {name: self.quantizers[name](raw[name]) for name in self.param_names}
 
     def to_codes(self) -> dict[str, Tensor]:

@@ -84,19 +84,25 @@ class LsqQuantizer(nn.Module):
     Args:
         fmt: the code format.
         init_max: the largest value representable at initialisation; step = init_max / qmax.
+        limit: the largest value hardware can realise: the learned step stays at or below
+            ``limit / top code`` (None: unbounded).
     """
 
-    def __init__(self, fmt: CodeFormat, init_max: float) -> None:
+    def __init__(self, fmt: CodeFormat, init_max: float, limit: float | None = None) -> None:
         super().__init__()
         if not (math.isfinite(init_max) and init_max > 0):
             raise ValueError(f"init_max must be a positive number, got {init_max}")
+        if limit is not None and not (math.isfinite(limit) and limit >= init_max):
+            raise ValueError(f"limit must be a number >= init_max ({init_max}), got {limit}")
         self.fmt = fmt
         top = max(abs(fmt.qmin), fmt.qmax)
         self.step = nn.Parameter(torch.tensor(init_max / top))
+        self.max_step = math.inf if limit is None else limit / top
 
     def positive_step(self) -> Tensor:
-        """The step, kept strictly positive (a learned step that collapses would divide by 0)."""
-        return self.step.abs().clamp_min(1e-8)
+        """The step, kept strictly positive (a learned step that collapses would divide by 0)
+        and at most ``max_step``."""
+        return self.step.abs().clamp(1e-8, self.max_step)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return ``code × step`` with gradients for ``x`` (STE) and the step (LSQ)."""

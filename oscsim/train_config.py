@@ -107,12 +107,14 @@ class TrainConfig:
 
 
 # SHIL per segment: none while the couplings form a shape, then weak, then strong enough to
-# binarise (DESIGN.md §1). sigma_max = 0.05 gives a 4-bit LSB of 0.0033/cycle, fine enough for
-# weak locking: the ramp is codes 0, 1, 3, 8, i.e. 0, 0.7, 2 and 5.4 e-folds of the linearised
-# locking rate 4πσ per 16-cycle segment. Stronger early locking (codes 1, 2, 8 at an LSB of
-# 0.013) freezes every pixel before the couplings form anything: salt-and-pepper static.
-_SIGMA_LSB = 0.05 / 15
-_SIGMA_RAMP = tuple(code * _SIGMA_LSB for code in (0, 1, 3, 8))
+# binarise (DESIGN.md §1): 0, 0.7, 2 and 5 e-folds of the linearised locking rate 4πσ per
+# 16-cycle segment. Stronger early locking (an LSB of 0.013 per cycle) freezes every pixel before
+# the couplings form anything: salt-and-pepper static. SHIL strength is bounded for good at half
+# the lc cell's parametric threshold 1/(2Q) = 0.05 per cycle: at the threshold the pump cancels
+# the whole tank loss and oscillates on its own instead of locking phases (LcCell.sigma_threshold);
+# at half of it the locked amplitude is already 2x nominal.
+_SIGMA_LIMIT = 0.025
+_SIGMA_RAMP = (0.0, 0.0033, 0.01, _SIGMA_LIMIT)
 
 # k_max keeps RK4 at 2 steps per cycle (h = 0.5) stable: the coupling Jacobian's spectral
 # radius is at most 2π · 2 · degree · k_max per cycle (Gershgorin), 4.7/cycle at the demo
@@ -125,7 +127,8 @@ _MODEL = ModelConfig(
     bits=4,
     k_max=0.03,
     delta_max=0.02,
-    sigma_max=15 * _SIGMA_LSB,
+    sigma_max=_SIGMA_LIMIT,
+    sigma_limit=_SIGMA_LIMIT,
     k_init_std=0.008,
     sigma_init=_SIGMA_RAMP,
 )

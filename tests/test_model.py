@@ -149,3 +149,16 @@ def test_without_reference_injection_images_come_in_inverted_pairs() -> None:
 def test_unknown_model_name_lists_the_shipped_ones(tmp_path) -> None:
     with pytest.raises(ModelFileError, match="not a shipped model"):
         load_model("no-such-model")
+
+
+@pytest.mark.parametrize("bits", [4, None])
+def test_sigma_limit_bounds_shil_strength(bits: int | None) -> None:
+    config = ModelConfig(sigma_max=0.02, sigma_limit=0.025, bits=bits)
+    model = AISGenerator(build_graph(GraphSpec((3, 3))), config, seed=0)
+    with torch.no_grad():
+        model.sigma.fill_(1.0)  # far beyond the limit
+        if bits is not None:
+            model.quantizers["sigma"].step.fill_(1.0)
+    assert model.effective()["sigma"].max().item() == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="sigma_limit"):
+        ModelConfig(sigma_max=0.03, sigma_limit=0.025)

@@ -87,3 +87,18 @@ def test_codes_of_clamps() -> None:
 def test_bad_init_max() -> None:
     with pytest.raises(ValueError, match="init_max"):
         LsqQuantizer(CodeFormat(4, "unsigned"), init_max=0.0)
+
+
+def test_limit_caps_the_learned_step() -> None:
+    q = LsqQuantizer(CodeFormat(4, "unsigned"), init_max=0.015, limit=0.025)
+    opt = torch.optim.SGD(q.parameters(), lr=0.01)
+    x = torch.full((100,), 1.0)  # far above the range: LSQ pushes the step up
+    for _ in range(50):
+        opt.zero_grad()
+        q(x).sum().neg().backward()
+        opt.step()
+    assert q.step.item() > 0.025 / 15  # the raw parameter grew ...
+    assert q.positive_step().item() == pytest.approx(0.025 / 15)  # ... the step did not
+    assert q(x).max().item() == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="limit"):
+        LsqQuantizer(CodeFormat(4, "unsigned"), init_max=0.03, limit=0.025)
