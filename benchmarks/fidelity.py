@@ -40,6 +40,7 @@ from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("pixel_mae", "sign_agreement", "phase_error_deg", "boundary_phase_error_deg")
+KEYS += ("tracking_fraction", "pump_threshold_ratio")
 KEYS += ("boundary_amplitude_v", "seconds_per_sample", "processes", "delta0_measured_per_cycle")
 
 
@@ -69,12 +70,18 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    """A number, or '-' for a row measured before the column existed."""
+    return "-" if value is None else format(value, spec)
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results as a markdown table."""
     lines = [
         "| model | variant | without | time scale | n | sign agreement | pixel MAE "
-        "| phase error (deg) | per boundary (deg) | amplitude min-max at end (V) | s/sample |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| phase error (deg) | per boundary (deg) | tracking within 20° "
+        "| amplitude min-max at end (V) | s/sample |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ("model", "variant", "without", "time_scale", "n", "seed")
     for r in sorted(
@@ -86,7 +93,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {r['model']} | {r['variant']} | {r['without'] or '-'} | {r['time_scale']:g} "
             f"| {r['n']} "
             f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {r['phase_error_deg']:.1f} "
-            f"| {bounds} | {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
+            f"| {bounds} | {_fmt(r.get('tracking_fraction'), '.2f')} "
+            f"| {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

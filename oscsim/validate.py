@@ -9,6 +9,8 @@ phases and an image. Metrics, over all latents:
 - ``boundary_phase_error_deg``: the same at every segment end (where the mismatch starts).
 - ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
   once; export and readback not included).
+- ``tracking_fraction``: fraction of oscillators whose final phase is within 20° of the model's
+  (an RMS error can come from a few oscillators that slipped to another branch).
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
 - ``pump_threshold_ratio``: strongest SHIL strength over the cells' parametric threshold
   ``1/(2Q)``; at 1 or more an unloaded cell's amplitude runs away.
@@ -94,6 +96,10 @@ def _circuit(
     return phases, wall, first
 
 
+TRACKING_DEG = 20.0
+"""An oscillator tracks the model when its final phase is within this many degrees."""
+
+
 def _amplitude_ranges(amplitude_v: np.ndarray) -> list[dict[str, float]]:
     """Min, mean and max cell amplitude at each segment end over ``[n, S, N]`` amplitudes.
 
@@ -117,6 +123,7 @@ def fidelity_metrics(pix_b: np.ndarray, pix_c: np.ndarray, dphi: np.ndarray) -> 
         "pixel_mae": float(np.mean(np.abs(pix_b - pix_c))),
         "sign_agreement": float(np.mean((pix_b > 0.5) == (pix_c > 0.5))),
         "phase_error_deg": _rms_deg(dphi),
+        "tracking_fraction": float(np.mean(np.abs(wrap(dphi)) < math.radians(TRACKING_DEG))),
     }
 
 

@@ -50,6 +50,9 @@ def test_metric_definitions() -> None:
     assert got["pixel_mae"] == pytest.approx(0.9 / 4)
     assert got["sign_agreement"] == pytest.approx(0.5)  # 0.4 vs 0.6 and 1.0 vs 0.5 differ
     assert got["phase_error_deg"] == pytest.approx(math.sqrt(25.0 / 4))
+    assert got["tracking_fraction"] == 1.0
+    far = fidelity_metrics(pix_b, pix_c, np.radians([[3.0, 25.0, 180.0, -19.0]]))
+    assert far["tracking_fraction"] == 0.5
 
 
 def test_fidelity_bars() -> None:
