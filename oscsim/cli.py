@@ -150,6 +150,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         seed=args.seed,
         processes=args.processes,
         time_scale=args.time_scale,
+        timeout_s=args.timeout_s,
         progress=not args.quiet,
         force=args.force,
     )
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-sign-agreement", type=float, help="exit 1 below this fraction")
     p.add_argument("--max-pixel-mae", type=float, help="exit 1 above this pixel error")
     _time_scale_option(p)
+    p.add_argument("--timeout-s", type=float, default=600.0, help="limit per ngspice run, s (600)")
     p.add_argument("--force", action="store_true", help="overwrite an earlier validation in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)

@@ -129,6 +129,13 @@ def test_validate_exit_status_follows_the_fidelity_bar(tmp_path) -> None:
     assert main([*args, "--out", str(tmp_path / "b"), "--min-sign-agreement", "1.01"]) == 1
 
 
+@pytest.mark.ngspice
+def test_validate_timeout_is_a_clear_error(tmp_path, capsys) -> None:
+    model = str(_tiny_model_file(tmp_path))
+    assert main(["validate", model, "--n", "1", "--quiet", "--timeout-s", "0.01"]) == 2
+    assert "ngspice timed out after 0.01 s" in capsys.readouterr().err
+
+
 def test_train_writes_a_checkpoint_every_given_steps(tmp_path, capsys) -> None:
     argv = ["train", "--preset", "demo", "--steps", "2", "--checkpoint-every", "1"]
     argv += ["--out", str(tmp_path / "run"), "--threads", "1", "--quiet"]
