@@ -19,10 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .atomic import atomic_path
-from .container import read_container
+from .container import read_container, write_container
 from .errors import ModelFileError, OscsimError
-from .versions import versions
 
 FORMAT = "oscsim-classifier"
 FORMAT_VERSION = 1
@@ -127,19 +125,14 @@ def weights_path(dataset: str) -> Path:
 def save_classifier(path: str | Path, model: SmallCnn, dataset: str, **meta: Any) -> Path:
     """Write a classifier weight file atomically; ``meta`` adds e.g. test_accuracy, seed."""
     content = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "arch": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "dataset": dataset,
         "image_shape": list(model.config.image_shape),
         "n_params": sum(p.numel() for p in model.parameters()),
-        "versions": versions(),
         **meta,
     }
-    with atomic_path(path) as tmp:
-        torch.save(content, tmp)
-    return Path(path)
+    return write_container(path, FORMAT, FORMAT_VERSION, content)
 
 
 def read_classifier(path: str | Path) -> ClassifierFile:

@@ -1,4 +1,4 @@
-"""Versioned torch files (models, classifiers): read safely and check their format tag.
+"""Versioned torch files (models, classifiers): written atomically, read safely, format-checked.
 
 Read with ``torch.load(weights_only=True)`` only: tensors, numbers, strings, lists and dicts,
 never pickled code. Every way a file can be wrong becomes one ModelFileError naming the file.
@@ -12,7 +12,17 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_path
 from .errors import ModelFileError
+from .versions import versions
+
+
+def write_container(path: str | Path, fmt: str, version: int, content: dict[str, Any]) -> Path:
+    """Save ``content`` tagged with ``fmt``, ``version`` and the package versions, atomically."""
+    tagged = {"format": fmt, "format_version": version, **content, "versions": versions()}
+    with atomic_path(path) as tmp:
+        torch.save(tagged, tmp)
+    return Path(path)
 
 
 def read_container(

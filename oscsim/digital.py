@@ -17,9 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .atomic import write_json
-from .container import read_container
+from .container import read_container, write_container
 from .errors import ModelFileError
-from .modelfile import atomic_save
 from .plots import save_image_grid
 from .train_config import TrainConfig
 from .train_outputs import plot_losses
@@ -143,17 +142,13 @@ def save_digital(
 ) -> Path:
     """Write ``model`` (and optionally optimizer and training state) to ``path`` atomically."""
     content = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "image_shape": list(model.image_shape),
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer,
         "train_state": dict(train_state or {}),
-        "versions": versions(),
     }
-    atomic_save(content, path)
-    return Path(path)
+    return write_container(path, FORMAT, FORMAT_VERSION, content)
 
 
 def load_digital(path: str | Path) -> DigitalFile:

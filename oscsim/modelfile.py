@@ -12,12 +12,10 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .container import read_container
+from .container import read_container, write_container
 from .errors import ModelFileError
 from .graph_io import graph_from_dict, graph_to_dict
 from .model import AISGenerator, ModelConfig
-from .versions import versions
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 FORMAT = "oscsim-model"
@@ -35,12 +33,6 @@ class ModelFile:
     path: Path | None = None
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the target folder, then rename over ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def save_model(
     path: str | Path,
     model: AISGenerator,
@@ -49,8 +41,6 @@ def save_model(
 ) -> Path:
     """Write ``model`` (and optionally optimizer and training state) to ``path`` atomically."""
     content: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
         "graph": graph_to_dict(model.graph),
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -58,13 +48,11 @@ def save_model(
         "steps": None,
         "optimizer": optimizer,
         "train_state": dict(train_state or {}),
-        "versions": versions(),
     }
     if model.quantizers:
         content["codes"] = {k: v.to(torch.int16).cpu() for k, v in model.to_codes().items()}
         content["steps"] = model.steps()
-    atomic_save(content, path)
-    return Path(path)
+    return write_container(path, FORMAT, FORMAT_VERSION, content)
 
 
 def pretrained_names() -> list[str]:
