@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from oscsim.atomic import atomic_path, write_json
+from oscsim.atomic import atomic_path, read_results, write_json
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
@@ -58,16 +58,6 @@ def without(model: AISGenerator, kind: str | None) -> AISGenerator:
     with torch.no_grad():
         getattr(copy, kind).zero_()
     return copy
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """The results so far (empty if none); OscsimError for a file that is not ours."""
-    if not path.exists():
-        return {"rows": []}
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-        raise OscsimError(f"{path} is not a fidelity results file; move it or choose another --out")
-    return data
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -112,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = load_model(args.model).model
     path = args.out / "fidelity.json"
-    results = _read(path)
+    results = read_results(path, "fidelity")
     jobs = [(scale, None) for scale in args.time_scales]
     jobs += [(args.time_scales[0], kind) for kind in args.without]
     for scale, kind in jobs:

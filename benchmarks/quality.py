@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from oscsim.atomic import atomic_path, write_json
+from oscsim.atomic import atomic_path, read_results, write_json
 from oscsim.data import load_dataset
 from oscsim.digital import DigitalConfig, load_digital
 from oscsim.errors import OscsimError
@@ -230,21 +230,6 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     return row
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """The results written so far (none if the file does not exist)."""
-    if not path.exists():
-        return {"rows": []}
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        results = None
-    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
-        raise OscsimError(
-            f"{path} is not a quality results file; move it away or choose another --out"
-        )
-    return results
-
-
 def _order(row: dict[str, Any]) -> tuple[int, int]:
     names = [REAL, *MODELS]
     datasets = list(DATASETS)
@@ -326,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         raise OscsimError("--steps must be at least 1 and --n-samples at least 2")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    results = _read(out / "quality.json")
+    results = read_results(out / "quality.json", "quality")
     rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
     models = list(dict.fromkeys(args.models))
     plan = [(d, m) for d in args.datasets for m in (REAL, *models)]

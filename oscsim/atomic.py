@@ -43,6 +43,26 @@ def write_json(path: str | Path, data: Any) -> Path:
     return Path(path)
 
 
+def read_results(path: str | Path, what: str) -> dict[str, Any]:
+    """A benchmark's ``{"rows": [...], ...}`` JSON so far (no rows if ``path`` does not exist).
+
+    Raises:
+        OscsimError: the file is not JSON or has no row list (``what`` names the kind).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {"rows": []}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        results = None
+    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
+        raise OscsimError(
+            f"{path} is not a {what} results file; move it away or choose another --out"
+        )
+    return results
+
+
 def check_outputs_free(out_dir: Path, names: tuple[str, ...], force: bool) -> None:
     """Refuse to overwrite earlier results unless ``force`` (never lose work silently)."""
     taken = [n for n in names if (out_dir / n).exists()]

@@ -127,3 +127,7 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     assert capsys.readouterr().out.count("skip (done)") == 3
     with pytest.raises(OscsimError, match="--without 'q'"):
         bench.main([*argv, "--without", "q"])
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "fidelity.json").write_text("{not json")
+    with pytest.raises(OscsimError, match="not a fidelity results file"):
+        bench.main([*argv[:-2], "--out", str(tmp_path / "junk")])
