@@ -1,15 +1,16 @@
 """Piecewise control waveforms of an exported circuit: one level per segment, as PWL sources.
 
-A control (a switch bit, a bias voltage, a collapsed conductance) holds one level per segment.
+A control (a switch bit, a bias voltage) holds one level per segment.
 Its source ramps linearly from the old to the new level over ``transition_s`` centred on each
 segment boundary t_b: the old level up to ``t_b - transition_s/2``, the new one from
 ``t_b + transition_s/2``. A switch whose threshold is half way between the levels then flips at
 exactly t_b, and a linear ramp's mean equals an instant step at t_b, so both netlist variants
 switch where the behavioural model does. A control whose level never changes is a DC source.
+(Collapsed netlists set their resistors and pump gains per segment with ``alter`` instead.)
 
-Identical schedules share one net: control inputs (switch gates, ``tune``, the collapsed
-conductances) draw no current, so one source drives every input with the same schedule, and a
-netlist has one source per distinct schedule rather than one per switch.
+Identical schedules share one net: control inputs (switch gates, ``tune``) draw no current, so
+one source drives every input with the same schedule, and a netlist has one source per distinct
+schedule rather than one per switch.
 """
 
 from __future__ import annotations
@@ -104,20 +105,6 @@ def source_lines(name: str, node: str, levels: Sequence[float], schedule: Schedu
     lines = [f"{head} pwl({' '.join(rows[0])}"] + [f"+ {' '.join(row)}" for row in rows[1:]]
     lines[-1] += ")"
     return lines
-
-
-def time_pwl(levels: Sequence[float], schedule: Schedule) -> str:
-    """``pwl(time, t0, v0, ...)`` for a B-source expression, one level per segment.
-
-    ngspice extends a B-source ``pwl`` beyond its last point along the last slope, so the
-    waveform ends with a point at ``t_stop_s`` that holds the last level (a flat last piece).
-    Unlike a PWL source it sets no time-step breakpoints; the exported netlists' tune sources
-    switch at the same instants and set them.
-    """
-    points = schedule.points(levels)
-    if points[-1][0] < schedule.t_stop_s:
-        points.append((schedule.t_stop_s, points[-1][1]))
-    return "pwl(time, " + ", ".join(f"{t}, {v}" for t, v in _words(points)) + ")"
 
 
 def code_token(codes: Sequence[int]) -> str:
