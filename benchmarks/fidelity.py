@@ -12,6 +12,12 @@ trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``.
     python benchmarks/fidelity.py --model demo --n 64                    # the issue's bar
     python benchmarks/fidelity.py --model demo --n 2 --time-scales 1 2 4  # the loading study
     python benchmarks/fidelity.py --model demo --n 2 --without sigma k     # one term off at a time
+    python benchmarks/fidelity.py --model demo --sensitivity --no-circuit  # the model's own ceiling
+
+``--sensitivity`` adds the model's agreement with a perturbed copy of itself
+(``oscsim.sensitivity``: θ(0) moved by ε rad, or every cell detuned by ε per cycle), over
+``--sensitivity-n`` latents: no circuit can agree with the model better than that, at the
+circuit's own error. Behavioural only, seconds per row.
 
 ``--without KIND`` adds rows with one parameter kind (k, delta, sigma, rho) set to zero in the
 model, so behaviour and circuit both lose that term: what the mismatch is without SHIL, without
@@ -35,6 +41,7 @@ from oscsim.atomic import atomic_path, read_results, write_json
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
+from oscsim.sensitivity import perturbed_agreement
 from oscsim.validate import validate
 from oscsim.versions import versions
 
@@ -89,6 +96,47 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PHASE_SIZES = (0.003, 0.01, 0.03, 0.1, 0.3)
+DETUNING_SIZES = (1e-4, 3e-4, 1e-3, 3e-3)
+
+
+def sensitivity_markdown(rows: list[dict[str, Any]]) -> str:
+    """The sensitivity rows as a markdown table."""
+    lines = [
+        "| model | perturbation | size | n | sign agreement | pixel MAE "
+        "| divergence per segment end (deg) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["model"], r["kind"], r["size"])):
+        unit = "rad" if r["kind"] == "phase" else "per cycle"
+        ends = ", ".join(f"{x:.1f}" for x in r["boundary_divergence_deg"])
+        lines.append(
+            f"| {r['model']} | {r['kind']} | {r['size']:g} {unit} | {r['n']} "
+            f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {ends} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _write(results: dict[str, Any], out: Path) -> None:
+    """Save the JSON and both markdown tables atomically."""
+    results["versions"] = versions()
+    write_json(out / "fidelity.json", results)
+    with atomic_path(out / "fidelity.md") as tmp:
+        tables = markdown(results["rows"])
+        if results.get("sensitivity"):
+            tables += "\n" + sensitivity_markdown(results["sensitivity"])
+        tmp.write_text(tables)
+
+
+def sensitivity_rows(model: AISGenerator, name: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """``perturbed_agreement`` over the default phase and detuning sizes, labelled ``name``."""
+    sizes = [("phase", s) for s in PHASE_SIZES] + [("detuning", s) for s in DETUNING_SIZES]
+    rows = [{"model": name, **perturbed_agreement(model, k, s, n, seed)} for k, s in sizes]
+    for row in rows:
+        row.pop("versions")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="demo", help="model file or shipped name")
@@ -98,13 +146,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-scales", type=float, nargs="+", default=[1.0])
     p.add_argument("--without", nargs="+", default=[], help="also rows without k/delta/sigma/rho")
     p.add_argument("--processes", type=int, help="ngspice processes at once (default: cores)")
+    p.add_argument("--sensitivity", action="store_true", help="also the perturbation rows")
+    p.add_argument("--no-circuit", action="store_true", help="only the sensitivity rows")
+    p.add_argument("--sensitivity-n", type=int, default=64, help="latents per sensitivity row")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     model = load_model(args.model).model
     path = args.out / "fidelity.json"
     results = read_results(path, "fidelity")
+    if args.sensitivity:
+        rows = sensitivity_rows(model, args.model, args.sensitivity_n, args.seed)
+        kept = [r for r in results.get("sensitivity", []) if r["model"] != args.model]
+        results["sensitivity"] = kept + rows
+        _write(results, args.out)
+        print(sensitivity_markdown(rows))
     jobs = [(scale, None) for scale in args.time_scales]
     jobs += [(args.time_scales[0], kind) for kind in args.without]
+    if args.no_circuit:
+        jobs = []
     for scale, kind in jobs:
         row = {"model": args.model, "n": args.n, "seed": args.seed, "variant": args.variant}
         row.update(time_scale=scale, without=kind)
@@ -132,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         row["per_latent"] = result["per_latent"]
         print(json.dumps({k: v for k, v in row.items() if k != "per_latent"}))
         results["rows"] = [r for r in results["rows"] if _key(r) != _key(row)] + [row]
-        results["versions"] = versions()
-        write_json(path, results)
-        with atomic_path(args.out / "fidelity.md") as tmp:
-            tmp.write_text(markdown(results["rows"]))
+        _write(results, args.out)
     return 0
 
 

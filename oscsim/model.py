@@ -43,6 +43,10 @@ class ModelConfig:
     ``sigma_max / 2``. ``sigma_limit`` bounds SHIL strength for good (quantizer step or float
     clamp): a pump at or above the cell's threshold ``1/(2Q)`` (0.05 per cycle for the ``lc``
     cell) oscillates on its own instead of locking phases (``LcCell.sigma_threshold``).
+    ``detuning_noise`` (per cycle) trains for mismatch: in training mode every forward pass adds
+    a fresh random static detuning N(0, detuning_noise²) per oscillator to δ, like the residual
+    frequency error of real cells, so the learned dynamics stop amplifying such errors
+    (``oscsim.sensitivity`` measures how much they do). Sampling and export never add it.
     """
 
     segments: int = 4
@@ -60,6 +64,7 @@ class ModelConfig:
     sigma_init: tuple[float, ...] | None = None
     reference_injection: bool = True
     sigma_limit: float | None = None
+    detuning_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.segments < 1 or self.steps_per_segment < 1:
@@ -70,6 +75,8 @@ class ModelConfig:
         harmonic_coefficients(self.harmonics)
         if self.bits is not None:
             CodeFormat(self.bits, "unsigned")
+        if not (math.isfinite(self.detuning_noise) and self.detuning_noise >= 0):
+            raise ValueError(f"detuning_noise must be >= 0, got {self.detuning_noise}")
         for name in ("k_max", "delta_max", "sigma_max", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -176,6 +183,15 @@ class AISGenerator(nn.Module):
             name: float(self.quantizers[name].positive_step().detach()) for name in self.param_names
         }
 
+    def hardware_params(self) -> dict[str, Tensor]:
+        """Codes × steps in float64 on the CPU: exactly the values the exporter builds.
+
+        Not a float64 copy of the model: a value on a rounding edge can round to another code
+        in float64.
+        """
+        codes, steps = self.to_codes(), self.steps()
+        return {name: codes[name].detach().cpu().double() * steps[name] for name in codes}
+
     def latent(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
         """Sample initial phases θ(0) ~ U[0, 2π), shape ``[batch, N]``."""
         theta = torch.rand(batch, self.n_osc, generator=generator, dtype=self.k.dtype)
@@ -187,10 +203,20 @@ class AISGenerator(nn.Module):
         return_trajectory: bool = False,
         noise_generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Integrate from ``theta0``: final phases ``[B, N]`` (or the trajectory)."""
-        return self.rollout(
-            theta0, self.effective(), self.config.noise, return_trajectory, noise_generator
-        )
+        """Integrate from ``theta0``: final phases ``[B, N]`` (or the trajectory).
+
+        In training mode with ``detuning_noise`` every call draws a new mismatch pattern (from
+        ``noise_generator``, else torch's global RNG, like the phase noise).
+        """
+        params = self.effective()
+        if self.training and self.config.detuning_noise > 0:
+            delta = params["delta"]
+            where = noise_generator.device if noise_generator is not None else delta.device
+            draw = torch.randn(
+                self.n_osc, generator=noise_generator, dtype=delta.dtype, device=where
+            )
+            params["delta"] = delta + self.config.detuning_noise * draw.to(delta.device)
+        return self.rollout(theta0, params, self.config.noise, return_trajectory, noise_generator)
 
     def rollout(
         self,

@@ -39,7 +39,7 @@ from .digital import (
 )
 from .errors import ModelFileError, OscsimError
 from .graph import build_graph, get_spec
-from .model import AISGenerator
+from .model import AISGenerator, ModelConfig
 from .modelfile import load_model, save_model
 from .train_config import RESUMABLE_FIELDS, TrainConfig
 from .train_outputs import LOSSES, write_outputs
@@ -179,6 +179,8 @@ def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) 
             f"start a new run in another folder"
         )
     old, new = _plain(state["config"]), _plain(config.to_dict())
+    if isinstance(old.get("model"), dict):  # fields added since the run began take defaults
+        old["model"] = {**_plain(ModelConfig().to_dict()), **old["model"]}
     changed = [k for k in new if k not in RESUMABLE_FIELDS and old.get(k) != new[k]]
     if changed:
         diffs = "; ".join(f"{k}: was {old.get(k)!r}, now {new[k]!r}" for k in changed)

@@ -70,12 +70,9 @@ def measure_delta0(cell: str | LcCell = "lc", cycles: int = 32, timeout_s: float
 def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 trajectory ``[T, n, N]`` of the exported codes × steps, and its times in cycles.
 
-    Built from ``to_codes()`` and ``steps()`` (what the exporter builds), not from a float64 copy
-    of the model: a value on a rounding edge can round to another code in float64. Model noise
-    is not applied (the circuit has none).
+    Model noise is not applied (the circuit has none).
     """
-    cfg, codes, steps = model.config, model.to_codes(), model.steps()
-    p = {name: codes[name].cpu().double() * steps[name] for name in codes}
+    cfg, p = model.config, model.hardware_params()
     with torch.no_grad():
         traj = model.rollout(torch.from_numpy(theta0), p, return_trajectory=True).numpy()
     return traj, np.arange(traj.shape[0]) * (cfg.cycles_per_segment / cfg.steps_per_segment)
@@ -112,7 +109,7 @@ def _amplitude_ranges(amplitude_v: np.ndarray) -> list[dict[str, float]]:
     ]
 
 
-def _rms_deg(dphi: np.ndarray) -> float:
+def rms_deg(dphi: np.ndarray) -> float:
     """Root mean square of wrapped phase differences (rad), in degrees."""
     return math.degrees(float(np.sqrt(np.mean(np.square(wrap(dphi))))))
 
@@ -122,7 +119,7 @@ def fidelity_metrics(pix_b: np.ndarray, pix_c: np.ndarray, dphi: np.ndarray) -> 
     return {
         "pixel_mae": float(np.mean(np.abs(pix_b - pix_c))),
         "sign_agreement": float(np.mean((pix_b > 0.5) == (pix_c > 0.5))),
-        "phase_error_deg": _rms_deg(dphi),
+        "phase_error_deg": rms_deg(dphi),
         "tracking_fraction": float(np.mean(np.abs(wrap(dphi)) < math.radians(TRACKING_DEG))),
     }
 
@@ -197,7 +194,7 @@ def validate(
         "seed": seed,
         "cell": manifest["cell"],
         **fidelity_metrics(pix_b, pix_c, dphi_bounds[-1]),
-        "boundary_phase_error_deg": [_rms_deg(d) for d in dphi_bounds],
+        "boundary_phase_error_deg": [rms_deg(d) for d in dphi_bounds],
         "seconds_per_sample": wall / n,
         "processes": workers,
         "delta0_measured_per_cycle": measured,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -162,3 +163,27 @@ def test_sigma_limit_bounds_shil_strength(bits: int | None) -> None:
     assert model.effective()["sigma"].max().item() == pytest.approx(0.025)
     with pytest.raises(ValueError, match="sigma_limit"):
         ModelConfig(sigma_max=0.03, sigma_limit=0.025)
+
+
+def test_detuning_noise_acts_in_training_mode_only() -> None:
+    graph = build_graph(GraphSpec((3, 3)))
+    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8)
+    plain = AISGenerator(graph, config, seed=1)
+    noisy = AISGenerator(graph, dataclasses.replace(config, detuning_noise=0.01), seed=1)
+    theta0 = plain.latent(4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        noisy.eval()
+        assert torch.equal(noisy(theta0), plain.eval()(theta0))
+        noisy.train()
+        first, second = noisy(theta0), noisy(theta0)
+    assert not torch.allclose(first, second)  # a new mismatch pattern every call
+    # a static detuning d per oscillator, nothing else: the phases move by 2π·d·T exactly
+    for name in noisy.param_names:
+        with torch.no_grad():
+            getattr(noisy, name).zero_()
+    gen = torch.Generator().manual_seed(5)
+    moved = noisy.phases(theta0, noise_generator=gen)
+    d = 0.01 * torch.randn(noisy.n_osc, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(moved - theta0, 2 * math.pi * d * 8.0, atol=1e-5)
+    with pytest.raises(ValueError, match="detuning_noise must be >= 0"):
+        ModelConfig(detuning_noise=-1.0)

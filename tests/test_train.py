@@ -157,6 +157,16 @@ def test_resume_continues_to_the_uninterruptedlogged_losses(full_run: Path, tmp_
     assert all(torch.equal(full[k], resumed[k]) for k in full)
 
 
+def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_path: Path) -> None:
+    """A model config field added later (here detuning_noise) takes its default on resume."""
+    content = torch.load(full_run / "model.pt", weights_only=True)
+    for config in (content["train_state"]["config"]["model"], content["config"]):
+        del config["detuning_noise"]
+    torch.save(content, tmp_path / "model.pt")
+    summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
+    assert summary["resumed_from"] == 6 and summary["step"] == 7
+
+
 def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
     before = (full_run / "model.pt").read_bytes()
     with pytest.raises(OscsimError, match="already holds a training run"):
