@@ -6,6 +6,7 @@ Heavy imports (torch, matplotlib) happen inside the handlers so that ``oscsim --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -76,8 +77,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
     given["checkpoint_every"] = args.checkpoint_every
+    given["consistency_weight"] = args.consistency_weight
     try:
-        config = preset(args.preset, **{k: v for k, v in given.items() if v is not None})
+        config = preset(args.preset)
+        if args.detuning_noise is not None:
+            model = dataclasses.replace(config.model, detuning_noise=args.detuning_noise)
+            config = dataclasses.replace(config, model=model)
+        config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise OscsimError(str(exc)) from None
     summary = train(
@@ -220,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, help="seed of the whole run (default: preset's, 0)")
     p.add_argument("--data-dir", help="folder holding the data set files")
+    p.add_argument(
+        "--detuning-noise",
+        type=float,
+        help="train for mismatch: random static detuning per oscillator, per cycle (0)",
+    )
+    p.add_argument(
+        "--consistency-weight",
+        type=float,
+        help="weight of the same-latent consistency term under mismatch (0; needs the above)",
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")

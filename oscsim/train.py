@@ -39,7 +39,7 @@ from .digital import (
 )
 from .errors import ModelFileError, OscsimError
 from .graph import build_graph, get_spec
-from .model import AISGenerator, ModelConfig
+from .model import AISGenerator
 from .modelfile import load_model, save_model
 from .train_config import RESUMABLE_FIELDS, TrainConfig
 from .train_outputs import LOSSES, write_outputs
@@ -179,8 +179,10 @@ def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) 
             f"start a new run in another folder"
         )
     old, new = _plain(state["config"]), _plain(config.to_dict())
-    if isinstance(old.get("model"), dict):  # fields added since the run began take defaults
-        old["model"] = {**_plain(ModelConfig().to_dict()), **old["model"]}
+    defaults = _plain(TrainConfig().to_dict())  # fields added since the run began: defaults
+    old = {**defaults, **old}
+    if isinstance(old["model"], dict):
+        old["model"] = {**defaults["model"], **old["model"]}
     changed = [k for k in new if k not in RESUMABLE_FIELDS and old.get(k) != new[k]]
     if changed:
         diffs = "; ".join(f"{k}: was {old.get(k)!r}, now {new[k]!r}" for k in changed)
@@ -264,12 +266,20 @@ def wgan_gp_iteration(
         for key, value in zip(sums, (loss, w_dist, gp), strict=True):
             sums[key] += float(value.detach()) / config.n_critic
     critic.requires_grad_(False)
-    gen_loss = -critic(model(model.latent(b, rng))).mean()
+    latent = model.latent(b, rng)
+    images = model(latent)
+    gen_loss = -critic(images).mean()
+    extra = {}
+    loss = gen_loss
+    if config.consistency_weight > 0:  # the same latents under another mismatch pattern
+        consistency = (model(latent) - images).square().mean()
+        loss = gen_loss + config.consistency_weight * consistency
+        extra["consistency"] = float(consistency.detach())
     opt_g.zero_grad(set_to_none=True)
-    gen_loss.backward()
+    loss.backward()
     opt_g.step()
     critic.requires_grad_(True)
-    return {**sums, "gen_loss": float(gen_loss.detach())}
+    return {**sums, "gen_loss": float(gen_loss.detach()), **extra}
 
 
 def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, float]:
@@ -360,7 +370,7 @@ def train(
                 losses = _iteration(run, images, config)
                 run.step += 1
                 for key, value in (("step", run.step), *losses.items()):
-                    run.history[key].append(value)
+                    run.history.setdefault(key, []).append(value)
                 run.history["time_s"].append(time.perf_counter() - start)
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)

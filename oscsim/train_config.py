@@ -54,6 +54,12 @@ class TrainConfig:
         checkpoint_segments: recompute each segment in the backward pass instead of storing
             its stages: memory O(segments) instead of O(steps), at about twice the step time
             (benchmarks/behavioural.py); for big graphs, batches or GPUs short of memory.
+        consistency_weight: weight of a mismatch-consistency term in the generator loss: the
+            mean squared pixel difference between two renderings of the same latents under
+            two random mismatch patterns (``ModelConfig.detuning_noise``). The GAN loss alone
+            only asks for good images, not for the same image from the same latent, so a
+            trained generator amplifies small circuit errors (``oscsim.sensitivity``); this
+            term asks for the same image. Costs one more generator rollout per iteration.
         seed: seeds the generator and critic initialisation and every random draw of the run.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
@@ -75,6 +81,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     n_samples: int = 64
     checkpoint_segments: bool = False
+    consistency_weight: float = 0.0
     seed: int = 0
     data_dir: str | None = None
     resize_data: bool = False
@@ -89,6 +96,14 @@ class TrainConfig:
             _positive_int(name, getattr(self, name))
         for name in ("gp_weight", "lr_g", "lr_quant_scale", "lr_d"):
             _positive_float(name, getattr(self, name))
+        w = self.consistency_weight
+        if not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"consistency_weight must be a finite number >= 0, got {w!r}")
+        if w > 0 and self.model.detuning_noise == 0:
+            raise ValueError(
+                "consistency_weight needs ModelConfig.detuning_noise > 0: without mismatch the "
+                "two renderings are the same"
+            )
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")

@@ -36,4 +36,4 @@ def logged_losses(run_dir: Path) -> dict[str, list[float]]:
     from oscsim.train_outputs import LOSSES
 
     history = json.loads((run_dir / "train_log.json").read_text())["history"]
-    return {key: history[key] for key in ("step", *LOSSES)}
+    return {key: history[key] for key in ("step", *LOSSES, "consistency") if key in history}

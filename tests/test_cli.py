@@ -147,3 +147,15 @@ def test_train_writes_a_checkpoint_every_given_steps(tmp_path, capsys) -> None:
         "step-000001.png",
         "step-000002.png",
     ]
+
+
+def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
+    argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]
+    argv += ["--threads", "1", "--quiet", "--consistency-weight", "2"]
+    assert main(argv) == 2
+    assert "consistency_weight needs ModelConfig.detuning_noise > 0" in capsys.readouterr().err
+    assert main([*argv, "--detuning-noise", "0.001"]) == 0
+    log = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert log["config"]["consistency_weight"] == 2.0
+    assert log["config"]["model"]["detuning_noise"] == 0.001
+    assert len(log["history"]["consistency"]) == 1

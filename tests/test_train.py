@@ -81,7 +81,15 @@ def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("steps", 0), ("batch", 2.5), ("lr_d", -1e-4), ("gp_weight", math.nan), ("betas", (0.5,))],
+    [
+        ("steps", 0),
+        ("batch", 2.5),
+        ("lr_d", -1e-4),
+        ("gp_weight", math.nan),
+        ("betas", (0.5,)),
+        ("consistency_weight", -1.0),
+        ("consistency_weight", 1.0),  # without detuning noise the two renderings are equal
+    ],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
@@ -158,13 +166,24 @@ def test_resume_continues_to_the_uninterruptedlogged_losses(full_run: Path, tmp_
 
 
 def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_path: Path) -> None:
-    """A model config field added later (here detuning_noise) takes its default on resume."""
+    """Config fields added later (detuning_noise, consistency_weight) take their defaults."""
     content = torch.load(full_run / "model.pt", weights_only=True)
     for config in (content["train_state"]["config"]["model"], content["config"]):
         del config["detuning_noise"]
+    del content["train_state"]["config"]["consistency_weight"]
     torch.save(content, tmp_path / "model.pt")
     summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
     assert summary["resumed_from"] == 6 and summary["step"] == 7
+
+
+def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
+    model = dataclasses.replace(TINY.model, detuning_noise=0.01)
+    config = dataclasses.replace(TINY, steps=2, model=model, consistency_weight=5.0)
+    train(config, tmp_path, progress=False)
+    consistency = logged_losses(tmp_path)["consistency"]
+    assert len(consistency) == 2 and all(0.0 < v < 1.0 for v in consistency)
+    resumed = train(dataclasses.replace(config, steps=3), tmp_path, resume=True, progress=False)
+    assert resumed["step"] == 3 and len(logged_losses(tmp_path)["consistency"]) == 3
 
 
 def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
