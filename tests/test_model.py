@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from oscsim.dynamics import integrate
 from oscsim.errors import ModelFileError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
-from oscsim.modelfile import load_model, save_model
+from oscsim.modelfile import PRETRAINED, load_model, pretrained_names, save_model
 
 TINY = GraphSpec(image_size=(4, 4), neighbourhood=4, hidden_stride=2, hidden_patch=2)
 FAST = ModelConfig(segments=2, cycles_per_segment=2.0, steps_per_segment=4)
@@ -187,3 +188,14 @@ def test_detuning_noise_acts_in_training_mode_only() -> None:
     assert torch.allclose(moved - theta0, 2 * math.pi * d * 8.0, atol=1e-5)
     with pytest.raises(ValueError, match="detuning_noise must be >= 0"):
         ModelConfig(detuning_noise=-1.0)
+
+
+@pytest.mark.parametrize(("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28)])
+def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) -> None:
+    assert name in pretrained_names()
+    model = load_model(name).model
+    assert model.config.bits == 4 and model.image_shape == (side, side)
+    images = model.sample(2, torch.Generator().manual_seed(0))
+    assert images.shape == (2, side, side) and 0.0 <= images.min() <= images.max() <= 1.0
+    record = json.loads((PRETRAINED / f"{name}.json").read_text())
+    assert math.isfinite(record["quality"]["fid"]) and record["quality"]["n_samples"] >= 5000
