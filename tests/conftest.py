@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -29,6 +32,17 @@ def shared_mnist() -> Path:
     if not (path / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"canonical MNIST files not found in {path}")
     return path
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """The script ``benchmarks/<name>.py`` as a module (registered, so dataclasses resolve)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def logged_losses(run_dir: Path) -> dict[str, list[float]]:

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, load_benchmark
 
 from oscsim.errors import OscsimError
 from oscsim.graph import build_graph, get_spec
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 ROW_KEYS = {"dataset", "model", "fid", "kid", "n_samples", "train_steps", "wall_s", "device"}
 MODELS = ["digital-wgan-gp", "ais-4bit", "ais-4bit-nbhd8"]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("quality_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = _load()
+quality = load_benchmark("quality")
 
 
 def _argv(tmp: Path) -> list[str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_benchmark
 
 from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
@@ -66,11 +66,7 @@ def test_bad_requests_are_clear_errors() -> None:
 
 
 def test_fidelity_benchmark_sensitivity_rows_without_circuit(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "fidelity_benchmark", Path(__file__).parents[1] / "benchmarks" / "fidelity.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("fidelity")
     save_model(tmp_path / "tiny.pt", _model())
     argv = ["--model", str(tmp_path / "tiny.pt"), "--sensitivity", "--no-circuit"]
     argv += ["--sensitivity-n", "4", "--out", str(tmp_path / "res")]

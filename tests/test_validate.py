@@ -13,7 +13,6 @@ circuit's amplitudes brings the worst such cell from -62 to -2 degrees.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_benchmark
 
 from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
@@ -101,11 +101,7 @@ def test_circuit_agrees_with_behaviour_on_a_tiny_model(tmp_path: Path) -> None:
 @pytest.mark.ngspice
 @needs_ngspice
 def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "fidelity_benchmark", Path(__file__).parents[1] / "benchmarks" / "fidelity.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("fidelity")
     save_model(tmp_path / "tiny.pt", _model())
     argv = ["--model", str(tmp_path / "tiny.pt"), "--n", "2", "--processes", "2"]
     argv += ["--time-scales", "1", "2", "--without", "k", "--out", str(tmp_path / "res")]
