@@ -104,6 +104,18 @@ class ModelConfig:
         return asdict(self)
 
 
+def detuned(
+    params: dict[str, Tensor], std: float, generator: torch.Generator | None = None
+) -> dict[str, Tensor]:
+    """``params`` with one random static detuning N(0, std²) per oscillator added to δ in every
+    segment: a pattern of cell mismatch (ξ drawn in float32 from ``generator``, else torch's
+    global RNG)."""
+    delta = params["delta"]
+    where = generator.device if generator is not None else delta.device
+    xi = torch.randn(delta.shape[-1], generator=generator, device=where)
+    return {**params, "delta": delta + std * xi.to(delta)}
+
+
 class AISGenerator(nn.Module):
     """Coupled-oscillator image generator with time-varying parameters and hidden oscillators.
 
@@ -210,12 +222,7 @@ class AISGenerator(nn.Module):
         """
         params = self.effective()
         if self.training and self.config.detuning_noise > 0:
-            delta = params["delta"]
-            where = noise_generator.device if noise_generator is not None else delta.device
-            draw = torch.randn(
-                self.n_osc, generator=noise_generator, dtype=delta.dtype, device=where
-            )
-            params["delta"] = delta + self.config.detuning_noise * draw.to(delta.device)
+            params = detuned(params, self.config.detuning_noise, noise_generator)
         return self.rollout(theta0, params, self.config.noise, return_trajectory, noise_generator)
 
     def rollout(

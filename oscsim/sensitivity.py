@@ -21,7 +21,7 @@ import math
 import torch
 
 from .errors import OscsimError
-from .model import AISGenerator
+from .model import AISGenerator, detuned
 from .validate import fidelity_metrics, rms_deg
 from .versions import versions
 
@@ -55,12 +55,11 @@ def perturbed_agreement(
     params = model.hardware_params()
     theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu()
     noise = torch.Generator().manual_seed(seed + 1)
-    xi = torch.randn(theta0.shape if kind == "phase" else theta0.shape[1:], generator=noise)
-    moved_theta0, moved = theta0, dict(params)
+    moved_theta0, moved = theta0, params
     if kind == "phase":
-        moved_theta0 = theta0 + size * xi.double()
+        moved_theta0 = theta0 + size * torch.randn(theta0.shape, generator=noise).double()
     else:
-        moved["delta"] = params["delta"] + size * xi.double()
+        moved = detuned(params, size, noise)
     with torch.no_grad():
         base = model.rollout(theta0, params, return_trajectory=True)
         other = model.rollout(moved_theta0, moved, return_trajectory=True)

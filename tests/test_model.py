@@ -12,7 +12,7 @@ import torch
 from oscsim.dynamics import integrate
 from oscsim.errors import ModelFileError
 from oscsim.graph import GraphSpec, build_graph
-from oscsim.model import AISGenerator, ModelConfig
+from oscsim.model import AISGenerator, ModelConfig, detuned
 from oscsim.modelfile import PRETRAINED, load_model, pretrained_names, save_model
 
 TINY = GraphSpec(image_size=(4, 4), neighbourhood=4, hidden_stride=2, hidden_patch=2)
@@ -199,3 +199,12 @@ def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) ->
     assert images.shape == (2, side, side) and 0.0 <= images.min() <= images.max() <= 1.0
     record = json.loads((PRETRAINED / f"{name}.json").read_text())
     assert math.isfinite(record["quality"]["fid"]) and record["quality"]["n_samples"] >= 5000
+
+
+def test_detuned_adds_one_static_pattern_to_delta_only() -> None:
+    params = {"k": torch.zeros(2, 5), "delta": torch.ones(2, 3, dtype=torch.float64)}
+    moved = detuned(params, 0.01, torch.Generator().manual_seed(4))
+    xi = torch.randn(3, generator=torch.Generator().manual_seed(4)).double()
+    assert moved["k"] is params["k"] and torch.equal(params["delta"], torch.ones(2, 3))
+    assert moved["delta"].dtype == torch.float64
+    assert torch.allclose(moved["delta"], 1.0 + 0.01 * xi.expand(2, 3))
