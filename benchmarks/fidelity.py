@@ -24,7 +24,9 @@ model, so behaviour and circuit both lose that term: what the mismatch is withou
 couplings (independent cells: the cells' own calibration), and so on.
 
 Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning skips rows
-already measured with the same model, n, seed, variant, time scale and switched-off term.
+already measured with the same model, n, seed, variant, time scale, switched-off term and
+measured coupling per siemens (column "k per S"; "-": rows from before that calibration, at the
+first-order 79.6, kept for comparison; their PNGs are in the folders without ``-kcal``).
 """
 
 from __future__ import annotations
@@ -41,18 +43,29 @@ from oscsim.atomic import atomic_path, read_results, write_json
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
-from oscsim.sensitivity import perturbed_agreement
-from oscsim.validate import validate
+from oscsim.sensitivity import UNITS, perturbed_agreement
+from oscsim.validate import measure_k_per_siemens, validate
 from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("pixel_mae", "sign_agreement", "phase_error_deg", "boundary_phase_error_deg")
 KEYS += ("tracking_fraction", "pump_threshold_ratio")
 KEYS += ("boundary_amplitude_v", "seconds_per_sample", "processes", "delta0_measured_per_cycle")
+KEYS += ("k_per_siemens_measured",)
 
 
 def _key(row: dict[str, Any]) -> tuple:
-    return (row["model"], row["n"], row["seed"], row["variant"], row["time_scale"], row["without"])
+    """A row's identity: a rerun replaces it. Rows from before the coupling calibration (no
+    measured k per siemens) stay beside the calibrated ones."""
+    return (
+        row["model"],
+        row["n"],
+        row["seed"],
+        row["variant"],
+        row["time_scale"],
+        row["without"],
+        row.get("k_per_siemens_measured"),
+    )
 
 
 def without(model: AISGenerator, kind: str | None) -> AISGenerator:
@@ -75,10 +88,10 @@ def _fmt(value: float | None, spec: str) -> str:
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results as a markdown table."""
     lines = [
-        "| model | variant | without | time scale | n | sign agreement | pixel MAE "
+        "| model | variant | without | time scale | k per S | n | sign agreement | pixel MAE "
         "| phase error (deg) | per boundary (deg) | tracking within 20° "
         "| amplitude min-max at end (V) | s/sample |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ("model", "variant", "without", "time_scale", "n", "seed")
     for r in sorted(
@@ -88,7 +101,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         bounds = ", ".join(f"{x:.0f}" for x in r["boundary_phase_error_deg"])
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['without'] or '-'} | {r['time_scale']:g} "
-            f"| {r['n']} "
+            f"| {_fmt(r.get('k_per_siemens_measured'), '.2f')} | {r['n']} "
             f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {r['phase_error_deg']:.1f} "
             f"| {bounds} | {_fmt(r.get('tracking_fraction'), '.2f')} "
             f"| {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
@@ -96,8 +109,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-PHASE_SIZES = (0.003, 0.01, 0.03, 0.1, 0.3)
-DETUNING_SIZES = (1e-4, 3e-4, 1e-3, 3e-3)
+SENSITIVITY_SIZES = {
+    "phase": (0.003, 0.01, 0.03, 0.1, 0.3),
+    "detuning": (1e-4, 3e-4, 1e-3, 3e-3),
+    "coupling": (0.01, 0.03, 0.1, 0.3),
+    "coupling-gain": (-0.05, -0.02, 0.02, 0.05),
+}
+"""The perturbations of ``--sensitivity``, per kind (``oscsim.sensitivity.UNITS``)."""
 
 
 def sensitivity_markdown(rows: list[dict[str, Any]]) -> str:
@@ -108,7 +126,7 @@ def sensitivity_markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["model"], r["kind"], r["size"])):
-        unit = "rad" if r["kind"] == "phase" else "per cycle"
+        unit = UNITS[r["kind"]]
         ends = ", ".join(f"{x:.1f}" for x in r["boundary_divergence_deg"])
         lines.append(
             f"| {r['model']} | {r['kind']} | {r['size']:g} {unit} | {r['n']} "
@@ -129,8 +147,8 @@ def _write(results: dict[str, Any], out: Path) -> None:
 
 
 def sensitivity_rows(model: AISGenerator, name: str, n: int, seed: int) -> list[dict[str, Any]]:
-    """``perturbed_agreement`` over the default phase and detuning sizes, labelled ``name``."""
-    sizes = [("phase", s) for s in PHASE_SIZES] + [("detuning", s) for s in DETUNING_SIZES]
+    """``perturbed_agreement`` over ``SENSITIVITY_SIZES``, labelled ``name``."""
+    sizes = [(kind, s) for kind, values in SENSITIVITY_SIZES.items() for s in values]
     rows = [{"model": name, **perturbed_agreement(model, k, s, n, seed)} for k, s in sizes]
     for row in rows:
         row.pop("versions")
@@ -164,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(args.time_scales[0], kind) for kind in args.without]
     if args.no_circuit:
         jobs = []
+    k_per_siemens = measure_k_per_siemens() if jobs else None  # what validate will measure
     for scale, kind in jobs:
         row = {"model": args.model, "n": args.n, "seed": args.seed, "variant": args.variant}
-        row.update(time_scale=scale, without=kind)
+        row.update(time_scale=scale, without=kind, k_per_siemens_measured=k_per_siemens)
         if any(_key(r) == _key(row) for r in results["rows"]):
             print(f"skip (done): {row}")
             continue
-        name = f"{Path(args.model).stem}-{args.variant}-ts{scale:g}" + (
+        name = f"{Path(args.model).stem}-{args.variant}-ts{scale:g}-kcal" + (
             f"-no{kind}" if kind else ""
         )
         folder = args.out / "fidelity" / name

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import time
 from dataclasses import dataclass, field
@@ -281,11 +282,20 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *notes]).rstrip() + "\n"
 
 
-def _write(results: dict[str, Any], out: Path) -> None:
-    results["versions"] = versions()
-    write_json(out / "quality.json", results)
-    with atomic_path(out / "quality.md") as tmp:
-        tmp.write_text(markdown(results), encoding="utf-8")
+def _merge(row: dict[str, Any], out: Path) -> None:
+    """Add ``row`` to ``quality.json``/``.md`` as they are on disk now, under a file lock, so
+    several runs of this script (other models, other data sets) can share one ``--out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".quality.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(out / "quality.json", "quality")
+        rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
+        rows[(row["dataset"], row["model"])] = row
+        results["rows"] = sorted(rows.values(), key=_order)
+        results["versions"] = versions()
+        write_json(out / "quality.json", results)
+        with atomic_path(out / "quality.md") as tmp:
+            tmp.write_text(markdown(results), encoding="utf-8")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -331,10 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             row = model_row(dataset, name, args, out)
         rows[(dataset, name)] = row
-        results["rows"] = sorted(rows.values(), key=_order)
-        _write(results, out)
+        _merge(row, out)
         tqdm.write(f"{dataset} {name}: FID {row['fid']:.2f}, KID {row['kid']:.4f}")
-    _write(results, out)
     return 0
 
 

@@ -80,9 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     try:
         config = preset(args.preset)
-        if args.detuning_noise is not None:
-            model = dataclasses.replace(config.model, detuning_noise=args.detuning_noise)
-            config = dataclasses.replace(config, model=model)
+        noise = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
+        noise = {k: v for k, v in noise.items() if v is not None}
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **noise))
         config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise OscsimError(str(exc)) from None
@@ -232,9 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train for mismatch: random static detuning per oscillator, per cycle (0)",
     )
     p.add_argument(
+        "--coupling-noise",
+        type=float,
+        help="train for mismatch: random static relative error per coupling (0)",
+    )
+    p.add_argument(
         "--consistency-weight",
         type=float,
-        help="weight of the same-latent consistency term under mismatch (0; needs the above)",
+        help="weight of the same-latent consistency term under mismatch (0; needs a noise)",
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")

@@ -46,7 +46,9 @@ class ModelConfig:
     ``detuning_noise`` (per cycle) trains for mismatch: in training mode every forward pass adds
     a fresh random static detuning N(0, detuning_noise²) per oscillator to δ, like the residual
     frequency error of real cells, so the learned dynamics stop amplifying such errors
-    (``oscsim.sensitivity`` measures how much they do). Sampling and export never add it.
+    (``oscsim.sensitivity`` measures how much they do). ``coupling_noise`` (relative) does the
+    same for the couplings: k·(1 + coupling_noise·ξ) per edge, like resistor mismatch or a
+    coupling gain that varies with the cells' amplitudes. Sampling and export never add them.
     """
 
     segments: int = 4
@@ -65,6 +67,7 @@ class ModelConfig:
     reference_injection: bool = True
     sigma_limit: float | None = None
     detuning_noise: float = 0.0
+    coupling_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.segments < 1 or self.steps_per_segment < 1:
@@ -75,8 +78,10 @@ class ModelConfig:
         harmonic_coefficients(self.harmonics)
         if self.bits is not None:
             CodeFormat(self.bits, "unsigned")
-        if not (math.isfinite(self.detuning_noise) and self.detuning_noise >= 0):
-            raise ValueError(f"detuning_noise must be >= 0, got {self.detuning_noise}")
+        for name in ("detuning_noise", "coupling_noise"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be >= 0, got {value}")
         for name in ("k_max", "delta_max", "sigma_max", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -114,6 +119,17 @@ def detuned(
     where = generator.device if generator is not None else delta.device
     xi = torch.randn(delta.shape[-1], generator=generator, device=where)
     return {**params, "delta": delta + std * xi.to(delta)}
+
+
+def coupling_mismatched(
+    params: dict[str, Tensor], rel_std: float, generator: torch.Generator | None = None
+) -> dict[str, Tensor]:
+    """``params`` with every coupling scaled by one random static factor 1 + N(0, rel_std²)
+    per edge in every segment: a pattern of coupling mismatch (ξ as in ``detuned``)."""
+    k = params["k"]
+    where = generator.device if generator is not None else k.device
+    xi = torch.randn(k.shape[-1], generator=generator, device=where)
+    return {**params, "k": k * (1 + rel_std * xi.to(k))}
 
 
 class AISGenerator(nn.Module):
@@ -217,12 +233,15 @@ class AISGenerator(nn.Module):
     ) -> Tensor:
         """Integrate from ``theta0``: final phases ``[B, N]`` (or the trajectory).
 
-        In training mode with ``detuning_noise`` every call draws a new mismatch pattern (from
-        ``noise_generator``, else torch's global RNG, like the phase noise).
+        In training mode with ``detuning_noise`` or ``coupling_noise`` every call draws a new
+        mismatch pattern (from ``noise_generator``, else torch's global RNG, like the phase
+        noise).
         """
-        params = self.effective()
-        if self.training and self.config.detuning_noise > 0:
-            params = detuned(params, self.config.detuning_noise, noise_generator)
+        params, cfg = self.effective(), self.config
+        if self.training and cfg.detuning_noise > 0:
+            params = detuned(params, cfg.detuning_noise, noise_generator)
+        if self.training and cfg.coupling_noise > 0:
+            params = coupling_mismatched(params, cfg.coupling_noise, noise_generator)
         return self.rollout(theta0, params, self.config.noise, return_trajectory, noise_generator)
 
     def rollout(

@@ -4,12 +4,18 @@ A circuit never reproduces the behavioural model exactly: its cells start a litt
 and drift a little every cycle. When the model's dynamics amplify such errors, no circuit can
 agree with it better than the model agrees with a slightly perturbed copy of itself.
 ``perturbed_agreement`` measures that with the metrics of ``oscsim validate``, for two kinds
-of perturbation (ξ ~ N(0, 1) per oscillator):
+of perturbation (ξ ~ N(0, 1); one chip has one mismatch pattern, so the static kinds draw one
+ξ for all latents):
 
-- ``"phase"``: θ(0) + size·ξ (rad; a fresh ξ per latent): the cells' start-up error;
-- ``"detuning"``: δ + size·ξ in every segment (fraction of f_ref per cycle; one ξ for all
-  latents, as one chip has one pattern of cell mismatch): a residual frequency error per cell,
-  such as the lc cell's drift of 0.25 to 0.4° per cycle (7e-4 to 1.1e-3) once δ0 is cancelled.
+- ``"phase"``: θ(0) + size·ξ (rad; a fresh ξ per oscillator and latent): the cells' start-up
+  error;
+- ``"detuning"``: δ + size·ξ per oscillator in every segment (fraction of f_ref per cycle): a
+  residual frequency error per cell, such as the lc cell's drift of 0.25 to 0.4° per cycle
+  (7e-4 to 1.1e-3) once δ0 is cancelled;
+- ``"coupling"``: k·(1 + size·ξ) per edge in every segment (relative): coupling resistor
+  mismatch, or a coupling gain that varies from cell to cell (amplitude ratios);
+- ``"coupling-gain"``: k·(1 + size) on every edge (relative): an error in the calibrated
+  coupling per siemens, as the 2 % between the lc cell's measured 81 and first-order 79.6.
 
 Both rollouts use the hardware values (codes × steps in float64) and no model noise.
 """
@@ -21,11 +27,18 @@ import math
 import torch
 
 from .errors import OscsimError
-from .model import AISGenerator, detuned
+from .model import AISGenerator, coupling_mismatched, detuned
 from .validate import fidelity_metrics, rms_deg
 from .versions import versions
 
-KINDS = ("phase", "detuning")
+UNITS = {
+    "phase": "rad",
+    "detuning": "per cycle",
+    "coupling": "relative",
+    "coupling-gain": "relative",
+}
+"""The perturbation kinds and the unit of each one's size."""
+KINDS = tuple(UNITS)
 
 
 def perturbed_agreement(
@@ -35,8 +48,9 @@ def perturbed_agreement(
 
     Args:
         model: a quantized generator (its hardware values are used).
-        kind: ``"phase"`` (size in rad) or ``"detuning"`` (size per cycle).
-        size: standard deviation of the perturbation.
+        kind: one of ``KINDS`` (the size's unit is ``UNITS[kind]``).
+        size: the perturbation's standard deviation; for ``coupling-gain`` the relative gain
+            error itself (> -1, may be negative).
         n: number of latents (``model.latent(n, seed)``, the latents ``oscsim validate`` uses).
         seed: seed of the latents and of ξ.
 
@@ -48,8 +62,10 @@ def perturbed_agreement(
     """
     if kind not in KINDS:
         raise OscsimError(f"unknown perturbation {kind!r}; choose one of {', '.join(KINDS)}")
-    if not (math.isfinite(size) and size >= 0):
-        raise OscsimError(f"perturbation size must be a finite number >= 0, got {size}")
+    signed = kind == "coupling-gain"
+    if not (math.isfinite(size) and (size > -1 if signed else size >= 0)):
+        bound = "> -1" if signed else ">= 0"
+        raise OscsimError(f"a {kind} perturbation must be a finite number {bound}, got {size}")
     if n < 1:
         raise OscsimError(f"n must be at least 1, got {n}")
     params = model.hardware_params()
@@ -58,8 +74,12 @@ def perturbed_agreement(
     moved_theta0, moved = theta0, params
     if kind == "phase":
         moved_theta0 = theta0 + size * torch.randn(theta0.shape, generator=noise).double()
-    else:
+    elif kind == "detuning":
         moved = detuned(params, size, noise)
+    elif kind == "coupling":
+        moved = coupling_mismatched(params, size, noise)
+    else:
+        moved = {**params, "k": params["k"] * (1 + size)}
     with torch.no_grad():
         base = model.rollout(theta0, params, return_trajectory=True)
         other = model.rollout(moved_theta0, moved, return_trajectory=True)

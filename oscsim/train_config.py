@@ -56,10 +56,11 @@ class TrainConfig:
             (benchmarks/behavioural.py); for big graphs, batches or GPUs short of memory.
         consistency_weight: weight of a mismatch-consistency term in the generator loss: the
             mean squared pixel difference between two renderings of the same latents under
-            two random mismatch patterns (``ModelConfig.detuning_noise``). The GAN loss alone
-            only asks for good images, not for the same image from the same latent, so a
-            trained generator amplifies small circuit errors (``oscsim.sensitivity``); this
-            term asks for the same image. Costs one more generator rollout per iteration.
+            two random mismatch patterns (``ModelConfig.detuning_noise``, ``coupling_noise``).
+            The GAN loss alone only asks for good images, not for the same image from the same
+            latent, so a trained generator amplifies small circuit errors
+            (``oscsim.sensitivity``); this term asks for the same image. Costs one more
+            generator rollout per iteration.
         seed: seeds the generator and critic initialisation and every random draw of the run.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
@@ -99,10 +100,10 @@ class TrainConfig:
         w = self.consistency_weight
         if not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
             raise ValueError(f"consistency_weight must be a finite number >= 0, got {w!r}")
-        if w > 0 and self.model.detuning_noise == 0:
+        if w > 0 and self.model.detuning_noise == 0 and self.model.coupling_noise == 0:
             raise ValueError(
-                "consistency_weight needs ModelConfig.detuning_noise > 0: without mismatch the "
-                "two renderings are the same"
+                "consistency_weight needs ModelConfig.detuning_noise or coupling_noise > 0: "
+                "without mismatch the two renderings are the same"
             )
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):

@@ -15,13 +15,17 @@ phases and an image. Metrics, over all latents:
 - ``pump_threshold_ratio``: strongest SHIL strength over the cells' parametric threshold
   ``1/(2Q)``; at 1 or more an unloaded cell's amplitude runs away.
 
-By default the cells' free-running frequency offset δ0 is measured first (one free cell in
-ngspice, ``measure_delta0``) and cancelled by the tune bias; without that a cell drifts about
-−0.34° per cycle against the model. The images are also saved as ``.npy`` (for FID later).
+By default two cell properties are measured first in ngspice and used by the export: the
+free-running frequency offset δ0 (one free cell, ``measure_delta0``), cancelled by the tune
+bias (without it a cell drifts about −0.34° per cycle against the model), and the coupling per
+siemens (two cells pulling into phase, ``measure_k_per_siemens``: about 1 % above first order,
+and a 1 % coupling error alone takes a trained demo model's agreement with itself to 0.97,
+``oscsim.sensitivity``). The images are also saved as ``.npy`` (for FID later).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -49,6 +53,23 @@ _PLOT_OSCILLATORS = 4
 OUTPUTS = ("behavioural.npy", "circuit.npy", "pairs.png", "trajectories.png", "waveforms.png")
 
 
+def _simulate_alone(
+    model: AISGenerator,
+    theta0: np.ndarray,
+    cell: LcCell,
+    gains: CircuitGains | None,
+    timeout_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One latent of a small calibration model through ngspice: times (cycles) and phases [T, N]."""
+    with tempfile.TemporaryDirectory(prefix="oscsim-calibrate-") as tmp:
+        manifest = export_model(
+            model, tmp, latent=theta0, variant="collapsed", cell=cell, gains=gains
+        )
+        raw = run_netlist(Path(tmp) / manifest["netlists"][0], timeout_s=timeout_s)
+        phases = read_phases(raw, manifest, theta0)
+    return phases.trajectory_s * float(manifest["f_ref_hz"]), phases.trajectory_rad
+
+
 def measure_delta0(cell: str | LcCell = "lc", cycles: int = 32, timeout_s: float = 60.0) -> float:
     """Free-running frequency offset of one cell in ngspice, fraction of f_ref per cycle.
 
@@ -57,14 +78,44 @@ def measure_delta0(cell: str | LcCell = "lc", cycles: int = 32, timeout_s: float
     """
     config = ModelConfig(segments=1, cycles_per_segment=float(cycles), sigma_init=(0.0,))
     model = AISGenerator(build_graph(GraphSpec((1, 1))), config)
-    with tempfile.TemporaryDirectory(prefix="oscsim-delta0-") as tmp:
-        manifest = export_model(model, tmp, latent=np.zeros(1), variant="collapsed", cell=cell)
-        raw = run_netlist(Path(tmp) / manifest["netlists"][0], timeout_s=timeout_s)
-        phases = read_phases(raw, manifest, np.zeros(1))
-    cycles_t = phases.trajectory_s * float(manifest["f_ref_hz"])
-    keep = cycles_t >= 8.0
-    slope = np.polyfit(cycles_t[keep], phases.trajectory_rad[keep, 0], 1)[0]
-    return float(slope / (2.0 * math.pi))
+    t, theta = _simulate_alone(model, np.zeros(1), get_cell(cell), None, timeout_s)
+    keep = t >= 8.0
+    return float(np.polyfit(t[keep], theta[keep, 0], 1)[0] / (2.0 * math.pi))
+
+
+K_CALIBRATION_CODE = 3
+"""Bank code of the coupling-gain measurement (k per unit conductance is flat from code 3 on)."""
+
+
+def measure_k_per_siemens(
+    cell: str | LcCell = "lc", cycles: int = 48, timeout_s: float = 60.0
+) -> float:
+    """Coupling per siemens of bank conductance between two cells in ngspice, per cycle.
+
+    Two cells joined by one bank at code ``K_CALIBRATION_CODE``, 100° apart, nothing else:
+    the model says Δ = θ₂ − θ₁ follows tan(Δ/2) ∝ exp(−4πk·t), so the decay rate of
+    log tan(Δ/2) (while 0.03 < |Δ| < 2 rad, after 2 cycles) is the circuit's k. The result
+    replaces the first-order ``LcCell.k_per_siemens`` (79.6; ngspice gives about 81).
+    """
+    base = get_cell(cell)
+    config = ModelConfig(segments=1, cycles_per_segment=float(cycles), sigma_init=(0.0,))
+    model = AISGenerator(build_graph(GraphSpec((1, 2))), config)
+    with torch.no_grad():
+        for name in model.param_names:
+            getattr(model, name).zero_()
+        model.k.fill_(K_CALIBRATION_CODE * model.steps()["k"])
+    k_model = float(model.hardware_params()["k"][0, 0])
+    gains = CircuitGains.first_order(base)
+    t, theta = _simulate_alone(model, np.array([0.0, math.radians(100)]), base, gains, timeout_s)
+    delta = np.abs(wrap(theta[:, 1] - theta[:, 0]))
+    keep = (t >= 2.0) & (delta > 0.03) & (delta < 2.0)
+    if keep.sum() < 8:
+        raise OscsimError(
+            f"the two-cell coupling measurement did not lock as expected (|Δ| at the end "
+            f"{math.degrees(delta[-1]):.1f}°); the {base.name} cell's coupling is not calibrated"
+        )
+    k_circuit = -np.polyfit(t[keep], np.log(np.tan(delta[keep] / 2)), 1)[0] / (4 * math.pi)
+    return float(gains.k_per_siemens * k_circuit / k_model)
 
 
 def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +202,9 @@ def validate(
         seed: latent seed (``model.latent(n, seed)``).
         processes: ngspice processes at once (default: all cores).
         cell: oscillator cell.
-        gains: behavioural-to-circuit gains; default first order with δ0 measured and cancelled.
+        gains: behavioural-to-circuit gains; default first order with δ0 measured and cancelled
+            and the coupling per siemens measured (``measure_delta0``,
+            ``measure_k_per_siemens``).
         time_scale: circuit cycles per model cycle for the default gains (``CircuitGains``).
         timeout_s: limit per ngspice run, s.
         progress: show a progress bar.
@@ -167,10 +220,14 @@ def validate(
     if out_dir is not None:
         check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists"), force)
     cell_obj = get_cell(cell)
-    measured = None
+    measured: dict[str, float | None] = {"delta0": None, "k_per_siemens": None}
     if gains is None:
-        measured = measure_delta0(cell_obj)
-        gains = CircuitGains.first_order(cell_obj, measured, time_scale)
+        measured = {
+            "delta0": measure_delta0(cell_obj),
+            "k_per_siemens": measure_k_per_siemens(cell_obj),
+        }
+        first = CircuitGains.first_order(cell_obj, measured["delta0"], time_scale)
+        gains = dataclasses.replace(first, k_per_siemens=measured["k_per_siemens"])
     theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu().numpy()
     traj, traj_cycles = _behaviour(model, theta0)
     steps = model.config.steps_per_segment
@@ -197,7 +254,8 @@ def validate(
         "boundary_phase_error_deg": [rms_deg(d) for d in dphi_bounds],
         "seconds_per_sample": wall / n,
         "processes": workers,
-        "delta0_measured_per_cycle": measured,
+        "delta0_measured_per_cycle": measured["delta0"],
+        "k_per_siemens_measured": measured["k_per_siemens"],
         "gains": manifest["gains"],
         "pump_threshold_ratio": manifest["elements"]["pump_threshold_ratio"],
         "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),

@@ -153,9 +153,10 @@ def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
     argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]
     argv += ["--threads", "1", "--quiet", "--consistency-weight", "2"]
     assert main(argv) == 2
-    assert "consistency_weight needs ModelConfig.detuning_noise > 0" in capsys.readouterr().err
-    assert main([*argv, "--detuning-noise", "0.001"]) == 0
+    assert "consistency_weight needs ModelConfig.detuning_noise or" in capsys.readouterr().err
+    assert main([*argv, "--detuning-noise", "0.001", "--coupling-noise", "0.02"]) == 0
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())
     assert log["config"]["consistency_weight"] == 2.0
     assert log["config"]["model"]["detuning_noise"] == 0.001
+    assert log["config"]["model"]["coupling_noise"] == 0.02
     assert len(log["history"]["consistency"]) == 1

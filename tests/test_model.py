@@ -12,7 +12,7 @@ import torch
 from oscsim.dynamics import integrate
 from oscsim.errors import ModelFileError
 from oscsim.graph import GraphSpec, build_graph
-from oscsim.model import AISGenerator, ModelConfig, detuned
+from oscsim.model import AISGenerator, ModelConfig, coupling_mismatched, detuned
 from oscsim.modelfile import PRETRAINED, load_model, pretrained_names, save_model
 
 TINY = GraphSpec(image_size=(4, 4), neighbourhood=4, hidden_stride=2, hidden_patch=2)
@@ -188,6 +188,30 @@ def test_detuning_noise_acts_in_training_mode_only() -> None:
     assert torch.allclose(moved - theta0, 2 * math.pi * d * 8.0, atol=1e-5)
     with pytest.raises(ValueError, match="detuning_noise must be >= 0"):
         ModelConfig(detuning_noise=-1.0)
+
+
+def test_coupling_noise_acts_in_training_mode_only() -> None:
+    graph = build_graph(GraphSpec((3, 3)))
+    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8, k_init_std=0.02)
+    plain = AISGenerator(graph, config, seed=1)
+    noisy = AISGenerator(graph, dataclasses.replace(config, coupling_noise=0.1), seed=1)
+    theta0 = plain.latent(4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        noisy.eval()
+        assert torch.equal(noisy(theta0), plain.eval()(theta0))
+        noisy.train()
+        first, second = noisy(theta0), noisy(theta0)
+        assert not torch.allclose(first, second)  # a new mismatch pattern every call
+        noisy.k.zero_()  # a relative error of nothing is nothing
+        assert torch.equal(noisy(theta0), noisy.eval()(theta0))
+    params = {"k": torch.ones(2, 5), "delta": torch.zeros(2, 3)}
+    moved = coupling_mismatched(params, 0.1, torch.Generator().manual_seed(2))
+    xi = torch.randn(5, generator=torch.Generator().manual_seed(2))
+    assert (
+        torch.equal(moved["k"], (1 + 0.1 * xi).expand(2, 5)) and moved["delta"] is params["delta"]
+    )
+    with pytest.raises(ValueError, match="coupling_noise must be >= 0"):
+        ModelConfig(coupling_noise=-0.1)
 
 
 @pytest.mark.parametrize(("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28)])

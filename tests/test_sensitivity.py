@@ -13,7 +13,7 @@ from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
-from oscsim.sensitivity import perturbed_agreement
+from oscsim.sensitivity import KINDS, perturbed_agreement
 
 
 def _model() -> AISGenerator:
@@ -25,7 +25,7 @@ def _model() -> AISGenerator:
     return model
 
 
-@pytest.mark.parametrize("kind", ["phase", "detuning"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_no_perturbation_agrees_exactly(kind: str) -> None:
     row = perturbed_agreement(_model(), kind, 0.0, n=4)
     assert row["sign_agreement"] == 1.0 and row["pixel_mae"] == 0.0
@@ -34,7 +34,13 @@ def test_no_perturbation_agrees_exactly(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "small", "large"), [("phase", 1e-3, 0.5), ("detuning", 1e-5, 0.02)]
+    ("kind", "small", "large"),
+    [
+        ("phase", 1e-3, 0.5),
+        ("detuning", 1e-5, 0.02),
+        ("coupling", 1e-3, 0.5),
+        ("coupling-gain", 1e-3, 0.5),
+    ],
 )
 def test_larger_perturbations_move_the_images_more(kind: str, small: float, large: float) -> None:
     model = _model()
@@ -56,11 +62,24 @@ def test_phase_perturbation_of_size_eps_starts_at_eps() -> None:
     assert row["boundary_divergence_deg"][0] == pytest.approx(0.573, rel=0.05)
 
 
+@pytest.mark.parametrize("kind", ["coupling", "coupling-gain"])
+def test_coupling_perturbations_scale_k_only(kind: str) -> None:
+    """They move a coupled model's images, and leave those of an uncoupled one (same δ, σ, ρ)
+    exactly where they were."""
+    model = _model()
+    assert perturbed_agreement(model, kind, 0.5, n=8)["pixel_mae"] > 0.0
+    with torch.no_grad():
+        model.k.zero_()
+    assert perturbed_agreement(model, kind, 0.5, n=8)["pixel_mae"] == 0.0
+
+
 def test_bad_requests_are_clear_errors() -> None:
     with pytest.raises(OscsimError, match="unknown perturbation 'thermal'"):
         perturbed_agreement(_model(), "thermal", 0.1)
-    with pytest.raises(OscsimError, match="finite number >= 0"):
+    with pytest.raises(OscsimError, match="phase perturbation must be a finite number >= 0"):
         perturbed_agreement(_model(), "phase", -1.0)
+    with pytest.raises(OscsimError, match=r"coupling-gain perturbation must be .* > -1"):
+        perturbed_agreement(_model(), "coupling-gain", -1.0)
     with pytest.raises(OscsimError, match="n must be at least 1"):
         perturbed_agreement(_model(), "phase", 0.1, n=0)
 
@@ -75,7 +94,8 @@ def test_fidelity_benchmark_sensitivity_rows_without_circuit(tmp_path: Path) -> 
     results = json.loads((tmp_path / "res" / "fidelity.json").read_text())
     assert results["rows"] == [] and "torch" in results["versions"]
     rows = results["sensitivity"]
-    assert len(rows) == len(bench.PHASE_SIZES) + len(bench.DETUNING_SIZES)
-    assert {r["kind"] for r in rows} == {"phase", "detuning"} and all(r["n"] == 4 for r in rows)
+    assert len(rows) == sum(map(len, bench.SENSITIVITY_SIZES.values()))
+    assert {r["kind"] for r in rows} == set(KINDS) and all(r["n"] == 4 for r in rows)
     table = (tmp_path / "res" / "fidelity.md").read_text()
-    assert table.count("| phase |") == len(bench.PHASE_SIZES)
+    for kind, sizes in bench.SENSITIVITY_SIZES.items():
+        assert table.count(f"| {kind} |") == len(sizes)
