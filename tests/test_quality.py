@@ -97,3 +97,16 @@ def test_refuses_a_foreign_results_file(tmp_path: Path) -> None:
     (tmp_path / "out" / "quality.json").write_text("[1, 2]")
     with pytest.raises(OscsimError, match="not a quality results file"):
         quality.main(_argv(tmp_path))
+
+
+def test_rows_merge_into_what_is_on_disk(tmp_path: Path) -> None:
+    """Two runs sharing --out: each row merges into the file as it is now, so neither run's
+    rows are lost, and a row measured again replaces the old one."""
+    row = {"dataset": "mnist", "fid": 1.0, "kid": 0.0, "params": None, "train_steps": 1}
+    row.update(wall_s=1.0, device="cpu", samples="x.png", n_samples=2)
+    quality._merge({**row, "model": "ais-4bit"}, tmp_path)
+    quality._merge({**row, "model": "digital-wgan-gp"}, tmp_path)
+    quality._merge({**row, "model": "ais-4bit", "fid": 2.0}, tmp_path)
+    rows = json.loads((tmp_path / "quality.json").read_text())["rows"]
+    assert [(r["model"], r["fid"]) for r in rows] == [("digital-wgan-gp", 1.0), ("ais-4bit", 2.0)]
+    assert (tmp_path / "quality.md").read_text().count("| mnist |") == 2
