@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import fcntl
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,7 +287,8 @@ def _merge(row: dict[str, Any], out: Path) -> None:
     """Add ``row`` to ``quality.json``/``.md`` as they are on disk now, under a file lock, so
     several runs of this script (other models, other data sets) can share one ``--out``."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".quality.lock", "w", encoding="utf-8") as lock:
+    lock = os.open(out, os.O_RDONLY)  # the folder itself is the lock: no stray file
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = read_results(out / "quality.json", "quality")
         rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
@@ -296,6 +298,8 @@ def _merge(row: dict[str, Any], out: Path) -> None:
         write_json(out / "quality.json", results)
         with atomic_path(out / "quality.md") as tmp:
             tmp.write_text(markdown(results), encoding="utf-8")
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def _parser() -> argparse.ArgumentParser:
