@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-scales", type=float, nargs="+", default=[1.0])
     p.add_argument("--without", nargs="+", default=[], help="also rows without k/delta/sigma/rho")
     p.add_argument("--processes", type=int, help="ngspice processes at once (default: cores)")
+    p.add_argument("--timeout-s", type=float, default=600.0, help="limit per ngspice run, s")
     p.add_argument("--sensitivity", action="store_true", help="also the perturbation rows")
     p.add_argument("--no-circuit", action="store_true", help="only the sensitivity rows")
     p.add_argument("--sensitivity-n", type=int, default=64, help="latents per sensitivity row")
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             processes=args.processes,
             time_scale=scale,
+            timeout_s=args.timeout_s,
             progress=True,
             force=True,
         )
