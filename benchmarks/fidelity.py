@@ -15,7 +15,8 @@ trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``.
     python benchmarks/fidelity.py --model demo --sensitivity --no-circuit  # the model's own ceiling
 
 ``--sensitivity`` adds the model's agreement with a perturbed copy of itself
-(``oscsim.sensitivity``: θ(0) moved by ε rad, or every cell detuned by ε per cycle), over
+(``oscsim.sensitivity``: θ(0) moved by ε rad, every cell detuned by ε per cycle, every
+coupling off by a random relative ε, or all couplings by one relative ε), over
 ``--sensitivity-n`` latents: no circuit can agree with the model better than that, at the
 circuit's own error. Behavioural only, seconds per row.
 
