@@ -166,11 +166,12 @@ def test_sigma_limit_bounds_shil_strength(bits: int | None) -> None:
         ModelConfig(sigma_max=0.03, sigma_limit=0.025)
 
 
-def test_detuning_noise_acts_in_training_mode_only() -> None:
+@pytest.mark.parametrize("noise", [{"detuning_noise": 0.01}, {"coupling_noise": 0.1}])
+def test_mismatch_noise_acts_in_training_mode_only(noise: dict[str, float]) -> None:
     graph = build_graph(GraphSpec((3, 3)))
-    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8)
+    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8, k_init_std=0.02)
     plain = AISGenerator(graph, config, seed=1)
-    noisy = AISGenerator(graph, dataclasses.replace(config, detuning_noise=0.01), seed=1)
+    noisy = AISGenerator(graph, dataclasses.replace(config, **noise), seed=1)
     theta0 = plain.latent(4, torch.Generator().manual_seed(0))
     with torch.no_grad():
         noisy.eval()
@@ -178,7 +179,17 @@ def test_detuning_noise_acts_in_training_mode_only() -> None:
         noisy.train()
         first, second = noisy(theta0), noisy(theta0)
     assert not torch.allclose(first, second)  # a new mismatch pattern every call
-    # a static detuning d per oscillator, nothing else: the phases move by 2π·d·T exactly
+    (name,) = noise
+    with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+        ModelConfig(**{name: -1.0})
+
+
+def test_detuning_noise_is_one_static_detuning_per_oscillator() -> None:
+    """With every parameter zero the phases move by 2π·d·T exactly, d the drawn detuning."""
+    graph = build_graph(GraphSpec((3, 3)))
+    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8)
+    noisy = AISGenerator(graph, dataclasses.replace(config, detuning_noise=0.01), seed=1)
+    theta0 = noisy.latent(4, torch.Generator().manual_seed(0))
     for name in noisy.param_names:
         with torch.no_grad():
             getattr(noisy, name).zero_()
@@ -186,32 +197,17 @@ def test_detuning_noise_acts_in_training_mode_only() -> None:
     moved = noisy.phases(theta0, noise_generator=gen)
     d = 0.01 * torch.randn(noisy.n_osc, generator=torch.Generator().manual_seed(5))
     assert torch.allclose(moved - theta0, 2 * math.pi * d * 8.0, atol=1e-5)
-    with pytest.raises(ValueError, match="detuning_noise must be >= 0"):
-        ModelConfig(detuning_noise=-1.0)
 
 
-def test_coupling_noise_acts_in_training_mode_only() -> None:
-    graph = build_graph(GraphSpec((3, 3)))
-    config = ModelConfig(segments=2, cycles_per_segment=4.0, steps_per_segment=8, k_init_std=0.02)
-    plain = AISGenerator(graph, config, seed=1)
-    noisy = AISGenerator(graph, dataclasses.replace(config, coupling_noise=0.1), seed=1)
-    theta0 = plain.latent(4, torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        noisy.eval()
-        assert torch.equal(noisy(theta0), plain.eval()(theta0))
-        noisy.train()
-        first, second = noisy(theta0), noisy(theta0)
-        assert not torch.allclose(first, second)  # a new mismatch pattern every call
-        noisy.k.zero_()  # a relative error of nothing is nothing
-        assert torch.equal(noisy(theta0), noisy.eval()(theta0))
+def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
     params = {"k": torch.ones(2, 5), "delta": torch.zeros(2, 3)}
     moved = coupling_mismatched(params, 0.1, torch.Generator().manual_seed(2))
     xi = torch.randn(5, generator=torch.Generator().manual_seed(2))
     assert (
         torch.equal(moved["k"], (1 + 0.1 * xi).expand(2, 5)) and moved["delta"] is params["delta"]
     )
-    with pytest.raises(ValueError, match="coupling_noise must be >= 0"):
-        ModelConfig(coupling_noise=-0.1)
+    zero = {"k": torch.zeros(2, 5)}  # a relative error of nothing is nothing
+    assert torch.equal(coupling_mismatched(zero, 0.5)["k"], zero["k"])
 
 
 @pytest.mark.parametrize(("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28)])
