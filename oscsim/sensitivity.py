@@ -3,7 +3,7 @@
 A circuit never reproduces the behavioural model exactly: its cells start a little off θ(0)
 and drift a little every cycle. When the model's dynamics amplify such errors, no circuit can
 agree with it better than the model agrees with a slightly perturbed copy of itself.
-``perturbed_agreement`` measures that with the metrics of ``oscsim validate``, for two kinds
+``perturbed_agreement`` measures that with the metrics of ``oscsim validate``, for four kinds
 of perturbation (ξ ~ N(0, 1); one chip has one mismatch pattern, so the static kinds draw one
 ξ for all latents):
 
@@ -15,7 +15,8 @@ of perturbation (ξ ~ N(0, 1); one chip has one mismatch pattern, so the static 
 - ``"coupling"``: k·(1 + size·ξ) per edge in every segment (relative): coupling resistor
   mismatch, or a coupling gain that varies from cell to cell (amplitude ratios);
 - ``"coupling-gain"``: k·(1 + size) on every edge (relative): an error in the calibrated
-  coupling per siemens, as the 2 % between the lc cell's measured 81 and first-order 79.6.
+  coupling per siemens, such as the 1.1 % between the lc cell's first-order 79.6 and the 80.5
+  that ngspice gives (``oscsim.validate.measure_k_per_siemens``).
 
 Both rollouts use the hardware values (codes × steps in float64) and no model noise.
 """
