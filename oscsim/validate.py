@@ -57,14 +57,12 @@ def _simulate_alone(
     model: AISGenerator,
     theta0: np.ndarray,
     cell: LcCell,
-    gains: CircuitGains | None,
     timeout_s: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One latent of a small calibration model through ngspice: times (cycles) and phases [T, N]."""
+    """One latent of a small calibration model through ngspice at first-order gains: times
+    (cycles) and phases ``[T, N]``."""
     with tempfile.TemporaryDirectory(prefix="oscsim-calibrate-") as tmp:
-        manifest = export_model(
-            model, tmp, latent=theta0, variant="collapsed", cell=cell, gains=gains
-        )
+        manifest = export_model(model, tmp, latent=theta0, variant="collapsed", cell=cell)
         raw = run_netlist(Path(tmp) / manifest["netlists"][0], timeout_s=timeout_s)
         phases = read_phases(raw, manifest, theta0)
     return phases.trajectory_s * float(manifest["f_ref_hz"]), phases.trajectory_rad
@@ -78,7 +76,7 @@ def measure_delta0(cell: str | LcCell = "lc", cycles: int = 32, timeout_s: float
     """
     config = ModelConfig(segments=1, cycles_per_segment=float(cycles), sigma_init=(0.0,))
     model = AISGenerator(build_graph(GraphSpec((1, 1))), config)
-    t, theta = _simulate_alone(model, np.zeros(1), get_cell(cell), None, timeout_s)
+    t, theta = _simulate_alone(model, np.zeros(1), get_cell(cell), timeout_s)
     keep = t >= 8.0
     return float(np.polyfit(t[keep], theta[keep, 0], 1)[0] / (2.0 * math.pi))
 
@@ -95,7 +93,7 @@ def measure_k_per_siemens(
     Two cells joined by one bank at code ``K_CALIBRATION_CODE``, 100° apart, nothing else:
     the model says Δ = θ₂ − θ₁ follows tan(Δ/2) ∝ exp(−4πk·t), so the decay rate of
     log tan(Δ/2) (while 0.03 < |Δ| < 2 rad, after 2 cycles) is the circuit's k. The result
-    replaces the first-order ``LcCell.k_per_siemens`` (79.6; ngspice gives about 81).
+    replaces the first-order ``LcCell.k_per_siemens`` (79.6; ngspice gives 80.5).
     """
     base = get_cell(cell)
     config = ModelConfig(segments=1, cycles_per_segment=float(cycles), sigma_init=(0.0,))
@@ -105,8 +103,7 @@ def measure_k_per_siemens(
             getattr(model, name).zero_()
         model.k.fill_(K_CALIBRATION_CODE * model.steps()["k"])
     k_model = float(model.hardware_params()["k"][0, 0])
-    gains = CircuitGains.first_order(base)
-    t, theta = _simulate_alone(model, np.array([0.0, math.radians(100)]), base, gains, timeout_s)
+    t, theta = _simulate_alone(model, np.array([0.0, math.radians(100)]), base, timeout_s)
     delta = np.abs(wrap(theta[:, 1] - theta[:, 0]))
     keep = (t >= 2.0) & (delta > 0.03) & (delta < 2.0)
     if keep.sum() < 8:
@@ -115,7 +112,7 @@ def measure_k_per_siemens(
             f"{math.degrees(delta[-1]):.1f}°); the {base.name} cell's coupling is not calibrated"
         )
     k_circuit = -np.polyfit(t[keep], np.log(np.tan(delta[keep] / 2)), 1)[0] / (4 * math.pi)
-    return float(gains.k_per_siemens * k_circuit / k_model)
+    return float(base.k_per_siemens * k_circuit / k_model)
 
 
 def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
