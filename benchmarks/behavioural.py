@@ -1,6 +1,8 @@
 """Speed of the behavioural model: sampling, WGAN-GP iterations, memory, scaling, step size.
 
 Every figure is measured in this run against references timed in the same run:
+  * ``sparse-torch``: the package's own sparse path with the fused C++ CPU kernels switched off
+    (``oscsim.kernels.disabled()``): one CSR product and a dozen torch ops per RK stage;
   * ``dense``: the same equation with a dense N×N coupling matrix (``oscsim.reference``);
   * ``torchdiffeq``: torchdiffeq's fixed-step RK4 over a straightforward edge-list drift
     (gather θ_j − θ_i per edge, scatter-add), what a first PyTorch implementation looks like.
@@ -28,6 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from oscsim import kernels
 from oscsim.atomic import write_json
 from oscsim.dynamics import TWO_PI, integrate
 from oscsim.graph import GraphSpec, build_graph, edge_index
@@ -82,13 +85,24 @@ def torchdiffeq_rollout(model: AISGenerator, theta0: Tensor) -> Tensor:
     return theta
 
 
+def without_kernels(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with the fused CPU kernels switched off (the plain torch sparse path)."""
+
+    def run() -> object:
+        with kernels.disabled():
+            return fn()
+
+    return run
+
+
 def sampling(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
-    """Images per second of the three implementations on one preset (no autograd)."""
+    """Images per second of the four implementations on one preset (no autograd)."""
     model = _model(preset, steps, device)
     theta0 = model.latent(batch, torch.Generator().manual_seed(0))
     p, cfg = model.effective(), model.config
     impls = {
         "sparse": lambda: model.phases(theta0),
+        "sparse-torch": without_kernels(lambda: model.phases(theta0)),
         "dense": lambda: dense_integrate(
             theta0,
             model.edges,
@@ -109,6 +123,7 @@ def sampling(preset: str, steps: int, batch: int, device: str, repeats: int) -> 
             out[name] = {"s_per_batch": sec, "images_per_s": batch / sec, "max_abs_diff": err}
     out["speedup_vs_dense"] = out["dense"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     out["speedup_vs_torchdiffeq"] = out["torchdiffeq"]["s_per_batch"] / out["sparse"]["s_per_batch"]
+    out["speedup_vs_torch_ops"] = out["sparse-torch"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     return out
 
 
@@ -145,6 +160,8 @@ def generator_step(preset: str, steps: int, batch: int, device: str, repeats: in
 
         key = "checkpointed" if ckpt else "stored"
         out[key] = {"s": best_of(step, repeats), "saved_bytes": saved_bytes(model, theta0, ckpt)}
+        if not ckpt:
+            out["stored_torch_ops"] = {"s": best_of(without_kernels(step), repeats)}
     return out
 
 
@@ -225,14 +242,43 @@ def step_size_study(preset: str, k_std: float, latents: int = 16) -> list[dict]:
     return rows
 
 
-def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: int) -> float:
-    """Seconds of one WGAN-GP iteration (5 critic steps + 1 generator step)."""
+def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
+    """Seconds of one WGAN-GP iteration (5 critic steps + 1 generator step), with and without
+    the fused kernels, and of its critic steps alone (the part the generator's speed leaves)."""
     from oscsim.train import iteration_fn
     from oscsim.train_config import preset as train_preset
 
     config = train_preset("demo" if preset == "demo" else "mnist", batch=batch)
     config = replace(config, model=replace(config.model, steps_per_segment=steps))
-    return best_of(iteration_fn(config, device=device), repeats)
+    step = iteration_fn(config, device=device)
+    return {
+        "s": best_of(step, repeats),
+        "torch_ops_s": best_of(without_kernels(step), repeats),
+        "critic_steps_s": best_of(critic_steps(config, device), repeats),
+    }
+
+
+def critic_steps(config, device: str) -> Callable[[], None]:
+    """The iteration's ``n_critic`` critic updates alone, on fixed real and fake batches."""
+    from oscsim.critic import Critic, gradient_penalty
+    from oscsim.graph import get_spec
+
+    shape = get_spec(config.graph).image_size
+    critic = Critic(shape, config.critic_width, config.critic_layer_norm).to(device)
+    opt = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
+    gen = torch.Generator().manual_seed(0)
+    real, fake = (torch.rand(config.batch, *shape, generator=gen).to(device) for _ in range(2))
+    eps = torch.rand(config.batch, generator=gen).to(device)
+
+    def run() -> None:
+        for _ in range(config.n_critic):
+            scores = critic(torch.cat([real, fake]))
+            loss = config.gp_weight * gradient_penalty(critic, real, fake, eps) - scores.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
 
 
 def _markdown(res: dict) -> str:
@@ -242,16 +288,32 @@ def _markdown(res: dict) -> str:
         f"Machine: {res['machine']['cpu']} ({res['machine']['threads']} threads), "
         f"device {res['device']}. Batch {res['batch']}, 4 segments × 16 cycles, RK4.",
         "",
-        "| preset | steps/cycle | sparse img/s | dense img/s | torchdiffeq img/s | "
-        "speedup vs dense | train iter s |",
-        "|---|---|---|---|---|---|---|",
+        f"Fused CPU kernels: {res['kernels']}.",
+        "",
+        "| preset | steps/cycle | sparse img/s | same, torch ops | dense img/s | "
+        "torchdiffeq img/s | speedup vs dense | vs torch ops |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, row in res["sampling"].items():
         preset, spc = key.rsplit("@", 1)
         lines.append(
             f"| {preset} | {spc} | {row['sparse']['images_per_s']:.0f} | "
+            f"{row['sparse-torch']['images_per_s']:.0f} | "
             f"{row['dense']['images_per_s']:.0f} | {row['torchdiffeq']['images_per_s']:.0f} | "
-            f"{row['speedup_vs_dense']:.1f}× | {res['train_iter_s'].get(key, float('nan')):.2f} |"
+            f"{row['speedup_vs_dense']:.1f}× | {row['speedup_vs_torch_ops']:.1f}× |"
+        )
+    lines += [
+        "",
+        "| preset | steps/cycle | generator fwd+bwd s | same, torch ops | WGAN-GP iteration s | "
+        "same, torch ops | of which critic steps s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, it in res["train_iter"].items():
+        preset, spc = key.rsplit("@", 1)
+        gen = res["generator_step"][key]
+        lines.append(
+            f"| {preset} | {spc} | {gen['stored']['s']:.3f} | {gen['stored_torch_ops']['s']:.3f} "
+            f"| {it['s']:.2f} | {it['torch_ops_s']:.2f} | {it['critic_steps_s']:.2f} |"
         )
     lines += [
         "",
@@ -297,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
         },
+        "kernels": "on" if kernels.available() else f"off ({kernels.why_unavailable()})",
         "sampling": {},
         "generator_step": {},
-        "train_iter_s": {},
+        "train_iter": {},
     }
     for preset, spc in presets:
         key = f"{preset}@{spc}"
@@ -309,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generator step {key} ...", flush=True)
         res["generator_step"][key] = generator_step(preset, steps, batch, args.device, reps)
         print(f"WGAN-GP iteration {key} ...", flush=True)
-        res["train_iter_s"][key] = train_iteration(preset, steps, batch, args.device, reps)
+        res["train_iter"][key] = train_iteration(preset, steps, batch, args.device, reps)
+    res["train_iter_s"] = {k: v["s"] for k, v in res["train_iter"].items()}
     mnist = res["sampling"].get("mnist@2", res["sampling"][f"{presets[0][0]}@2"])
     res["speedup_vs_dense"] = mnist["speedup_vs_dense"]
     res["images_per_s"] = {k: v["sparse"]["images_per_s"] for k, v in res["sampling"].items()}

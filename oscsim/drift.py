@@ -10,7 +10,9 @@ c = cos mθ, and the symmetric coupling matrix K (values per edge):
 reference clock, an oscillator pinned at phase 0. The forward pass runs one sparse product
 K @ [s_1..s_M | c_1..c_M] and a few fused element-wise ops; the backward pass runs one sparse
 product for dL/dθ and one sampled dense product (SDDMM) for dL/dk, and saves only [s|c] and
-[Ks|Kc]: autograd never records the dozen element-wise ops per stage.
+[Ks|Kc]: autograd never records the dozen element-wise ops per stage. For H = sin on the CPU
+(every training run) the same node runs as fused C++ kernels (``oscsim.kernels``) when they
+build: two sweeps over memory per stage instead of a dozen.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import kernels
 from .sparse import CouplingPattern, sparse_mm
 
 Coeffs = tuple[tuple[float, ...], tuple[float, ...]]
@@ -200,9 +203,46 @@ class _SineDrift(torch.autograd.Function):
 def _edge_gradient(pattern: CouplingPattern, mat: Tensor, pq: Tensor, x: Tensor) -> Tensor:
     """dL/dk_e = Σ over both stored entries (i, j), (j, i) of (PQ @ Xᵀ)_ij, sampled (SDDMM)."""
     sampled = torch.sparse.sampled_addmm(mat, pq, x.transpose(0, 1), beta=0.0)
-    per_entry = torch.empty_like(sampled.values())
-    per_entry[pattern.perm] = sampled.values()
+    return _entries_to_edges(pattern, sampled.values())
+
+
+def _entries_to_edges(pattern: CouplingPattern, entries: Tensor) -> Tensor:
+    """Per-edge sums of a gradient given per stored (CSR-ordered) entry of the symmetric K."""
+    per_entry = torch.empty_like(entries)
+    per_entry[pattern.perm] = entries
     return per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
+
+
+class _FusedSineDrift(torch.autograd.Function):
+    """``_SineDrift`` computed by the fused C++ CPU kernels (``oscsim.kernels``): one sweep for
+    sin/cos and one for the sparse sums and the velocity, forward and backward."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        theta: Tensor,
+        k: Tensor,
+        delta: Tensor,
+        sigma: Tensor,
+        rho: Tensor | None,
+        pattern: CouplingPattern,
+        mat: Tensor,
+    ) -> Tensor:
+        params = [t.detach().contiguous() if t is not None else None for t in (delta, sigma, rho)]
+        out, x, y = kernels.sine_drift_forward(theta.detach().contiguous(), mat, *params)
+        ctx.save_for_backward(x, y, params[1], params[2])
+        ctx.pattern, ctx.mat = pattern, mat
+        return out
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, y, sigma, rho = ctx.saved_tensors
+        needs = tuple(ctx.needs_input_grad[:5])
+        grad_theta, entries, grad_delta, grad_sigma, grad_rho = kernels.sine_drift_backward(
+            g.contiguous(), x, y, ctx.mat, sigma, rho, needs
+        )
+        grad_k = None if entries is None else _entries_to_edges(ctx.pattern, entries)
+        return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None
 
 
 def drift(
@@ -224,5 +264,8 @@ def drift(
         coeffs: (sin, cos) Fourier coefficients of H per harmonic.
     """
     if coeffs == SINE:
-        return _SineDrift.apply(theta, k, delta, sigma, rho, pattern, mat)
+        fused = kernels.supports(theta, mat)
+        return (_FusedSineDrift if fused else _SineDrift).apply(
+            theta, k, delta, sigma, rho, pattern, mat
+        )
     return _Drift.apply(theta, k, delta, sigma, rho, pattern, mat, coeffs)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages oscsim needs, only if they are missing: ngspice (circuit simulator),
-# libngspice0-dev (its shared library, for PySpice), dataset-fashion-mnist (the Fashion-MNIST files).
+# libngspice0-dev (its shared library, for PySpice), dataset-fashion-mnist (the Fashion-MNIST files),
+# g++ (builds the fused CPU kernels of oscsim/kernels at first use).
 set -euo pipefail
-packages=(ngspice libngspice0-dev dataset-fashion-mnist)
+packages=(ngspice libngspice0-dev dataset-fashion-mnist g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

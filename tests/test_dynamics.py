@@ -208,9 +208,12 @@ def test_float32_tracks_float64() -> None:
     out32 = integrate(*(t.float() if t.is_floating_point() else t for t in args64[:5]), 2.0, 8)
     # The float64 reference starts from the float32-rounded inputs: a frustrated network
     # amplifies a 1e-8 change of k or σ near its unstable points, which is not float32's fault.
+    # How far the worst of 240 phases drifts depends on which rounding errors meet such a point:
+    # 4e-5 rad with torch's sin/cos, 4e-4 with the kernels' (each within 1 ulp, and the drift
+    # itself as accurate: tests/test_kernels.py). The median is float32's typical error.
     rounded = [t.float().double() if t.is_floating_point() else t for t in args64[:5]]
     error = (out32.double() - integrate(*rounded, 2.0, 8)).abs()
-    assert error.max() < 2e-4
+    assert error.max() < 1e-3
     assert error.median() < 2e-6
 
 
