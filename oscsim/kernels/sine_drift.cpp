@@ -168,38 +168,23 @@ void backward(int64_t n, int64_t b, const T* g, const T* x, const T* y, const in
 
 }  // namespace
 
+// The C entry points, one pair per storage type: oscsim_sine_drift_{forward,backward}_{f32,f64}.
+#define OSCSIM_SINE_DRIFT_ENTRY_POINTS(T, SUFFIX)                                                \
+  void oscsim_sine_drift_forward_##SUFFIX(int64_t n, int64_t b, const T* theta,                 \
+                                          const int32_t* crow, const int32_t* col, const T* val, \
+                                          const T* delta, const T* sigma, const T* rho, T* x,    \
+                                          T* y, T* out) {                                        \
+    forward<T>(n, b, theta, crow, col, val, delta, sigma, rho, x, y, out);                       \
+  }                                                                                              \
+  void oscsim_sine_drift_backward_##SUFFIX(                                                      \
+      int64_t n, int64_t b, const T* g, const T* x, const T* y, const int32_t* crow,             \
+      const int32_t* col, const T* val, const T* sigma, const T* rho, T* pq, T* grad_theta,      \
+      T* grad_entries, T* grad_delta, T* grad_sigma, T* grad_rho) {                              \
+    backward<T>(n, b, g, x, y, crow, col, val, sigma, rho, pq, grad_theta, grad_entries,         \
+                grad_delta, grad_sigma, grad_rho);                                               \
+  }
+
 extern "C" {
-
-void oscsim_sine_drift_forward_f32(int64_t n, int64_t b, const float* theta, const int32_t* crow,
-                                   const int32_t* col, const float* val, const float* delta,
-                                   const float* sigma, const float* rho, float* x, float* y,
-                                   float* out) {
-  forward<float>(n, b, theta, crow, col, val, delta, sigma, rho, x, y, out);
-}
-
-void oscsim_sine_drift_forward_f64(int64_t n, int64_t b, const double* theta,
-                                   const int32_t* crow, const int32_t* col, const double* val,
-                                   const double* delta, const double* sigma, const double* rho,
-                                   double* x, double* y, double* out) {
-  forward<double>(n, b, theta, crow, col, val, delta, sigma, rho, x, y, out);
-}
-
-void oscsim_sine_drift_backward_f32(int64_t n, int64_t b, const float* g, const float* x,
-                                    const float* y, const int32_t* crow, const int32_t* col,
-                                    const float* val, const float* sigma, const float* rho,
-                                    float* pq, float* grad_theta, float* grad_entries,
-                                    float* grad_delta, float* grad_sigma, float* grad_rho) {
-  backward<float>(n, b, g, x, y, crow, col, val, sigma, rho, pq, grad_theta, grad_entries,
-                  grad_delta, grad_sigma, grad_rho);
-}
-
-void oscsim_sine_drift_backward_f64(int64_t n, int64_t b, const double* g, const double* x,
-                                    const double* y, const int32_t* crow, const int32_t* col,
-                                    const double* val, const double* sigma, const double* rho,
-                                    double* pq, double* grad_theta, double* grad_entries,
-                                    double* grad_delta, double* grad_sigma, double* grad_rho) {
-  backward<double>(n, b, g, x, y, crow, col, val, sigma, rho, pq, grad_theta, grad_entries,
-                   grad_delta, grad_sigma, grad_rho);
-}
-
+OSCSIM_SINE_DRIFT_ENTRY_POINTS(float, f32)
+OSCSIM_SINE_DRIFT_ENTRY_POINTS(double, f64)
 }  // extern "C"
