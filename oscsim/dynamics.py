@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .drift import drift
+from . import kernels
+from .drift import SINE, drift
 from .sparse import CouplingPattern
-from .steppers import Drift, ExplicitRK, get_method
+from .steppers import ExplicitRK, get_method
 
 TWO_PI = 2.0 * math.pi
 Harmonics = Tensor | Sequence[Sequence[float]] | None
@@ -51,6 +53,43 @@ def harmonic_coefficients(harmonics: Harmonics) -> tuple[tuple[float, ...], tupl
     return tuple(rows[:, 0].tolist()), tuple(rows[:, 1].tolist())
 
 
+@dataclass(frozen=True)
+class SegmentDrift:
+    """The phase velocity (rad per cycle) inside one segment, callable on ``[N, B]`` phases.
+
+    Attributes:
+        k: ``[E]`` couplings; delta, sigma, rho: ``[N]`` detuning, SHIL strength and
+            reference-clock coupling (``rho`` may be None); all times 2π.
+        mat: ``pattern.matrix(k)``, built once per segment.
+    """
+
+    k: Tensor
+    delta: Tensor
+    sigma: Tensor
+    rho: Tensor | None
+    pattern: CouplingPattern
+    mat: Tensor
+    coeffs: tuple[tuple[float, ...], tuple[float, ...]]
+
+    def __call__(self, theta: Tensor) -> Tensor:
+        return drift(
+            theta, self.k, self.delta, self.sigma, self.rho, self.pattern, self.mat, self.coeffs
+        )
+
+    def fused_stepper(self, theta: Tensor, stepper: ExplicitRK) -> kernels.RKStepper | None:
+        """Whole RK steps in the fused CPU kernels, where they apply (H = sin, no autograd)."""
+        if torch.is_grad_enabled() or self.coeffs != SINE or not kernels.supports(theta, self.mat):
+            return None
+        return kernels.RKStepper(stepper.a, stepper.b, theta)
+
+    def step_in_place(self, fused: kernels.RKStepper, theta: Tensor, h: float) -> None:
+        """One step of ``fused`` on ``theta`` under this segment's parameters."""
+        params = (
+            t if t is None else t.detach().contiguous() for t in (self.delta, self.sigma, self.rho)
+        )
+        fused.step(theta, h, self.mat, *params)
+
+
 def segment_drift(
     k: Tensor,
     delta: Tensor,
@@ -58,21 +97,18 @@ def segment_drift(
     rho: Tensor | None,
     pattern: CouplingPattern,
     coeffs: tuple[tuple[float, ...], tuple[float, ...]],
-) -> Drift:
-    """The phase velocity (rad per cycle) inside one segment, as a function of ``[N, B]`` phases.
+) -> SegmentDrift:
+    """The phase velocity inside one segment, with every rate multiplied by 2π.
 
     Args:
         k: ``[E]`` couplings; delta, sigma, rho: ``[N]`` detuning, SHIL strength and
             reference-clock coupling (per cycle; ``rho`` may be None).
     """
-    k2, delta2, sigma2 = TWO_PI * k, TWO_PI * delta, TWO_PI * sigma
+    k2 = TWO_PI * k
     rho2 = None if rho is None else TWO_PI * rho
-    mat = pattern.matrix(k2)
-
-    def f(theta: Tensor) -> Tensor:
-        return drift(theta, k2, delta2, sigma2, rho2, pattern, mat, coeffs)
-
-    return f
+    return SegmentDrift(
+        k2, TWO_PI * delta, TWO_PI * sigma, rho2, pattern, pattern.matrix(k2), coeffs
+    )
 
 
 def _check_inputs(
@@ -99,20 +135,30 @@ def _check_inputs(
 
 def _rollout(
     theta: Tensor,
-    f: Drift,
+    f: SegmentDrift,
     stepper: ExplicitRK,
     h: float,
     n_steps: int,
     kicks: Tensor | None,
     keep: list[Tensor] | None,
 ) -> Tensor:
-    """Take ``n_steps`` steps; add the pre-drawn noise ``kicks[n]`` after step n."""
+    """Take ``n_steps`` steps; add the pre-drawn noise ``kicks[n]`` after step n.
+
+    Without autograd the steps run whole in the fused CPU kernels where they apply, in place
+    on a copy of ``theta`` (the caller's tensor is never changed).
+    """
+    fused = f.fused_stepper(theta, stepper)
+    if fused is not None:
+        theta = theta.clone()
     for n in range(n_steps):
-        theta = stepper.step(f, theta, h)
+        if fused is not None:
+            f.step_in_place(fused, theta, h)
+        else:
+            theta = stepper.step(f, theta, h)
         if kicks is not None:
             theta = theta + kicks[n]
         if keep is not None:
-            keep.append(theta)
+            keep.append(theta if fused is None else theta.clone())
     return theta
 
 

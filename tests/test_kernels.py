@@ -151,3 +151,37 @@ def test_a_failing_build_names_the_source(monkeypatch, tmp_path) -> None:
     assert not kernels.available()
     assert "sine_drift.cpp" in kernels.why_unavailable()
     assert not list(tmp_path.rglob("*.so"))
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun", "euler"])
+def test_no_grad_rollout_in_whole_fused_steps_equals_the_torch_path(method: str) -> None:
+    """Without autograd whole RK steps run in the kernels, in place on a private copy."""
+    theta, k, delta, sigma, rho, pattern = _problem(F64, n=30, e=70, b=3)
+    s = 3
+    params = (0.2 * k.repeat(s, 1), delta.repeat(s, 1), sigma.repeat(s, 1))
+    theta0 = theta.T.contiguous()
+    kwargs = {"method": method, "rho": rho.repeat(s, 1), "pattern": pattern}
+    before = theta0.clone()
+    with torch.no_grad():
+        fused = integrate(theta0, pattern.edges, *params, 2.0, 10, **kwargs)
+        traj = integrate(theta0, pattern.edges, *params, 2.0, 10, return_trajectory=True, **kwargs)
+        one = integrate(theta0[:1], pattern.edges, *params, 2.0, 10, **kwargs)
+        noisy = integrate(
+            theta0, pattern.edges, *params, 2.0, 10, noise=0.1,
+            generator=torch.Generator().manual_seed(1), **kwargs,
+        )  # fmt: skip
+        with kernels.disabled():
+            ref = integrate(theta0, pattern.edges, *params, 2.0, 10, **kwargs)
+            ref_traj = integrate(
+                theta0, pattern.edges, *params, 2.0, 10, return_trajectory=True, **kwargs
+            )
+            ref_noisy = integrate(
+                theta0, pattern.edges, *params, 2.0, 10, noise=0.1,
+                generator=torch.Generator().manual_seed(1), **kwargs,
+            )  # fmt: skip
+    assert torch.equal(theta0, before)  # the caller's phases are never written
+    torch.testing.assert_close(fused, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(traj, ref_traj, rtol=0, atol=1e-12)
+    torch.testing.assert_close(one, ref[:1], rtol=0, atol=1e-12)
+    torch.testing.assert_close(noisy, ref_noisy, rtol=0, atol=1e-12)
+    assert traj.shape == (31, 3, 30) and torch.equal(traj[-1], fused)

@@ -95,6 +95,9 @@ def _load() -> ctypes.CDLL | None:
             fwd.argtypes, fwd.restype = [ctypes.c_int64] * 2 + [ptr] * 10, None
             bwd = getattr(lib, f"oscsim_sine_drift_backward_{suffix}")
             bwd.argtypes, bwd.restype = [ctypes.c_int64] * 2 + [ptr] * 14, None
+            step = getattr(lib, f"oscsim_sine_rk_step_{suffix}")
+            step.argtypes = [ctypes.c_int64] * 3 + [ptr] * 2 + [ctypes.c_double] + [ptr] * 8
+            step.restype = None
         _state["lib"] = lib
         return lib
 
@@ -189,7 +192,7 @@ def sine_drift_backward(
     if rho is None:
         outs[4] = None
     fn = getattr(lib, f"oscsim_sine_drift_backward_{_DTYPES[g.dtype]}")
-    pq = g.new_empty(n, 2 * b)
+    pq = g.new_empty(2, n, 2 * b)  # [P|Q] and the sparse sums K @ [P|Q]
     fn(
         n,
         b,
@@ -203,3 +206,51 @@ def sine_drift_backward(
         *map(_ptr, outs),
     )
     return tuple(outs)
+
+
+class RKStepper:
+    """Explicit RK steps of the sine drift without autograd, in place, for one phase layout.
+
+    Holds the Butcher tableau as float64 arrays and the work memory, so that every step of a
+    rollout reuses them (no allocation per step).
+
+    Args:
+        a: the Butcher matrix rows (lower-triangular, one per stage); b: the weights.
+        like: phases ``[N, B]`` of the dtype and shape the steps will take.
+    """
+
+    def __init__(self, a: tuple[tuple[float, ...], ...], b: tuple[float, ...], like: Tensor):
+        stages = len(b)
+        matrix = torch.zeros(stages, stages, dtype=torch.float64)
+        for i, row in enumerate(a):
+            matrix[i, : len(row)] = torch.tensor(row, dtype=torch.float64)
+        self.a, self.b = matrix, torch.tensor(b, dtype=torch.float64)
+        n, batch = like.shape
+        self.work = like.new_empty((stages + 5) * n * batch)
+        self._fn = getattr(_load(), f"oscsim_sine_rk_step_{_DTYPES[like.dtype]}")
+
+    def step(
+        self,
+        theta: Tensor,
+        h: float,
+        mat: Tensor,
+        delta: Tensor,
+        sigma: Tensor,
+        rho: Tensor | None,
+    ) -> None:
+        """Advance contiguous ``theta`` ``[N, B]`` by one step of size ``h``, in place."""
+        n, b = theta.shape
+        self._fn(
+            n,
+            b,
+            len(self.b),
+            _ptr(self.a),
+            _ptr(self.b),
+            h,
+            _ptr(theta),
+            *_csr(mat),
+            _ptr(delta),
+            _ptr(sigma),
+            _ptr(rho),
+            _ptr(self.work),
+        )
