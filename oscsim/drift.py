@@ -145,7 +145,8 @@ class _Drift(torch.autograd.Function):
 
 class _SineDrift(torch.autograd.Function):
     """The same drift for ideal Kuramoto coupling H = sin (a₁ = 1, no other terms), in about
-    half the element-wise passes: the case every training run uses."""
+    half the element-wise passes: the case every training run uses. On the CPU it runs in the
+    fused C++ kernels (``oscsim.kernels``) where they are built."""
 
     @staticmethod
     def forward(
@@ -158,6 +159,13 @@ class _SineDrift(torch.autograd.Function):
         pattern: CouplingPattern,
         mat: Tensor,
     ) -> Tensor:
+        ctx.pattern, ctx.mat = pattern, mat
+        ctx.fused = kernels.supports(theta, mat)
+        if ctx.fused:  # one sweep for sin/cos, one for the sparse sums and the velocity
+            params = [t if t is None else t.detach().contiguous() for t in (delta, sigma, rho)]
+            out, x, y = kernels.sine_drift_forward(theta.detach().contiguous(), mat, *params)
+            ctx.save_for_backward(x, y, params[1], params[2])
+            return out
         x = _trig(theta, 1)
         y = sparse_mm(mat, x)
         b = theta.shape[1]
@@ -167,11 +175,12 @@ class _SineDrift(torch.autograd.Function):
         if rho is not None:
             out.addcmul_(s, rho[:, None], value=-1.0)  # ρ sin(0 − θ)
         ctx.save_for_backward(x, y, sigma, rho)
-        ctx.pattern, ctx.mat = pattern, mat
         return out
 
     @staticmethod
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        if ctx.fused:
+            return _fused_sine_backward(ctx, g)
         x, y, sigma, rho = ctx.saved_tensors
         pattern, mat, b = ctx.pattern, ctx.mat, g.shape[1]
         s, c, ks, kc = x[:, :b], x[:, b:], y[:, :b], y[:, b:]
@@ -213,36 +222,15 @@ def _entries_to_edges(pattern: CouplingPattern, entries: Tensor) -> Tensor:
     return per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
 
 
-class _FusedSineDrift(torch.autograd.Function):
-    """``_SineDrift`` computed by the fused C++ CPU kernels (``oscsim.kernels``): one sweep for
-    sin/cos and one for the sparse sums and the velocity, forward and backward."""
-
-    @staticmethod
-    def forward(
-        ctx,
-        theta: Tensor,
-        k: Tensor,
-        delta: Tensor,
-        sigma: Tensor,
-        rho: Tensor | None,
-        pattern: CouplingPattern,
-        mat: Tensor,
-    ) -> Tensor:
-        params = [t.detach().contiguous() if t is not None else None for t in (delta, sigma, rho)]
-        out, x, y = kernels.sine_drift_forward(theta.detach().contiguous(), mat, *params)
-        ctx.save_for_backward(x, y, params[1], params[2])
-        ctx.pattern, ctx.mat = pattern, mat
-        return out
-
-    @staticmethod
-    def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
-        x, y, sigma, rho = ctx.saved_tensors
-        needs = tuple(ctx.needs_input_grad[:5])
-        grad_theta, entries, grad_delta, grad_sigma, grad_rho = kernels.sine_drift_backward(
-            g.contiguous(), x, y, ctx.mat, sigma, rho, needs
-        )
-        grad_k = None if entries is None else _entries_to_edges(ctx.pattern, entries)
-        return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None
+def _fused_sine_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+    """``_SineDrift.backward`` in the fused C++ CPU kernels (``oscsim.kernels``)."""
+    x, y, sigma, rho = ctx.saved_tensors
+    needs = tuple(ctx.needs_input_grad[:5])
+    grad_theta, entries, grad_delta, grad_sigma, grad_rho = kernels.sine_drift_backward(
+        g.contiguous(), x, y, ctx.mat, sigma, rho, needs
+    )
+    grad_k = None if entries is None else _entries_to_edges(ctx.pattern, entries)
+    return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None
 
 
 def drift(
@@ -264,8 +252,5 @@ def drift(
         coeffs: (sin, cos) Fourier coefficients of H per harmonic.
     """
     if coeffs == SINE:
-        fused = kernels.supports(theta, mat)
-        return (_FusedSineDrift if fused else _SineDrift).apply(
-            theta, k, delta, sigma, rho, pattern, mat
-        )
+        return _SineDrift.apply(theta, k, delta, sigma, rho, pattern, mat)
     return _Drift.apply(theta, k, delta, sigma, rho, pattern, mat, coeffs)
