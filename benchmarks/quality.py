@@ -7,11 +7,15 @@ oscsim's shipped classifier (``oscsim.metrics``, DESIGN.md §6). A ``real-data``
 that many training images the same way, so the numbers read in context.
 
 Each row is merged into ``quality.json`` and ``quality.md`` as soon as it is done, with a sample
-grid ``quality/<dataset>-<model>.png``; training runs live in ``--work`` and resume. Rerunning
-skips rows already computed with the same configuration and sample count.
+grid ``quality/<dataset>-<model>.png``; training runs live in ``--work`` and resume. Rows are
+keyed by (data set, model, steps): a model scored at 1,000 and at 2,000 steps has two rows, and
+a run trained on past a scored budget keeps a snapshot of it (``snapshots/step-NNNNNN.pt``), so
+ablations can be compared with the headline model at the budget they reached. Rerunning skips
+rows already computed with the same configuration and sample count.
 
     python benchmarks/quality.py --steps 2000                      # every model, both data sets
     python benchmarks/quality.py --datasets mnist --models ais-4bit digital-wgan-gp --steps 50
+    python benchmarks/quality.py --datasets mnist --models ais-4bit ais-4bit-static --steps 1000
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,11 +170,55 @@ def _score(images: np.ndarray, dataset: str, args: argparse.Namespace) -> dict[s
     return {key: result[key] for key in keys}
 
 
-def _grid(images: np.ndarray, dataset: str, name: str, fid: float, out: Path) -> str:
-    """Write the row's sample grid; returns its path relative to ``out``."""
-    rel = f"quality/{dataset}-{name}.png"
-    save_image_grid(images[:GRID], out / rel, title=f"{dataset} · {name} · FID {fid:.1f}")
+def _grid(
+    images: np.ndarray, dataset: str, name: str, fid: float, out: Path, steps: int | None = None
+) -> str:
+    """Write the row's sample grid; returns its path relative to ``out``. A model's grid is
+    named for its budget too (``quality/<dataset>-<model>-<steps>.png``)."""
+    rel = f"quality/{dataset}-{name}" + ("" if steps is None else f"-{steps}") + ".png"
+    title = f"{dataset} · {name}" + (f" · {steps} steps" if steps else "") + f" · FID {fid:.1f}"
+    save_image_grid(images[:GRID], out / rel, title=title)
     return rel
+
+
+def snapshot_path(run_dir: Path, steps: int) -> Path:
+    """Where a run's model file at ``steps`` is kept once the run trains on past it."""
+    return run_dir / "snapshots" / f"step-{steps:06d}.pt"
+
+
+def _trained_model(
+    run_dir: Path, config: TrainConfig, args: argparse.Namespace, digital: DigitalConfig | None
+) -> tuple[Any, str | None, int | None]:
+    """The run's model file at exactly ``--steps``: trained or resumed to it, or, when the run
+    is already past it, the snapshot kept when it got there. Returns (model file, training
+    device, threads); a snapshot's threads are not known (``None``)."""
+    saved, snapshot = run_dir / "model.pt", snapshot_path(run_dir, args.steps)
+    if saved.exists():
+        file = load_digital(saved) if digital else load_model(saved)
+        if file.train_state["step"] > args.steps:
+            if not snapshot.exists():
+                raise OscsimError(
+                    f"{run_dir} holds a run of {file.train_state['step']} steps, more than "
+                    f"--steps {args.steps}, and no snapshot at {args.steps} ({snapshot}); choose "
+                    f"another --work or the run's own --steps"
+                )
+            log = run_dir / "train_log.json"  # the run's device, as `oscsim train` logged it
+            device = json.loads(log.read_text())["device"] if log.exists() else None
+            return (load_digital(snapshot) if digital else load_model(snapshot)), device, None
+    summary = train(
+        config,
+        run_dir,
+        resume=saved.exists(),
+        force=not saved.exists(),
+        device=args.device,
+        threads=args.threads,
+        digital=digital,
+    )
+    if not snapshot.exists():
+        with atomic_path(snapshot) as tmp:
+            shutil.copyfile(saved, tmp)
+    file = load_digital(saved) if digital else load_model(saved)
+    return file, summary["device"], summary["threads"]
 
 
 def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -188,27 +237,13 @@ def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any
 
 
 def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Train (or resume) model ``name`` to ``--steps``, sample and score it."""
+    """Train (or resume) model ``name`` to ``--steps`` (or take its snapshot there), sample and
+    score it."""
     variant = MODELS[name]
     config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
     digital = DigitalConfig() if variant.digital else None
     run_dir = Path(args.work) / dataset / name
-    saved = run_dir / "model.pt"
-    summary = train(
-        config,
-        run_dir,
-        resume=saved.exists(),
-        force=not saved.exists(),
-        device=args.device,
-        threads=args.threads,
-        digital=digital,
-    )
-    if summary["step"] != args.steps:
-        raise OscsimError(
-            f"{run_dir} holds a run of {summary['step']} steps, more than --steps {args.steps}; "
-            f"choose another --work or the same --steps"
-        )
-    file = load_digital(saved) if digital else load_model(saved)
+    file, device, threads = _trained_model(run_dir, config, args, digital)
     model = file.model.to(args.device)
     start = time.perf_counter()
     images = _sample(model, args.n_samples)
@@ -217,26 +252,33 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     params, bits = _params(model)
     row.update(
         n_samples=args.n_samples,
-        train_steps=summary["step"],
+        train_steps=int(file.train_state["step"]),
         wall_s=float(sum(times)),
         s_per_iteration=float(np.mean(times)),
         eval_s=time.perf_counter() - start,
-        device=summary["device"],
-        threads=summary["threads"],
+        device=device,
+        threads=threads,
         params=params,
         param_bits=bits,
         about=variant.about,
         identity=_identity(dataset, name, args),
     )
-    row["samples"] = _grid(images, dataset, name, row["fid"], out)
+    row["samples"] = _grid(images, dataset, name, row["fid"], out, args.steps)
     return row
 
 
-def _order(row: dict[str, Any]) -> tuple[int, int]:
+def _key(row: dict[str, Any]) -> tuple[str, str, int]:
+    """Rows are unique per (data set, model, training steps)."""
+    return row["dataset"], row["model"], int(row["train_steps"])
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, int]:
+    """Table order: data set, real data first, then budgets from the longest, then models."""
     names = [REAL, *MODELS]
     datasets = list(DATASETS)
     return (
         datasets.index(row["dataset"]) if row["dataset"] in datasets else len(datasets),
+        -1 if row["model"] == REAL else -int(row["train_steps"]),
         names.index(row["model"]) if row["model"] in names else len(names),
     )
 
@@ -253,7 +295,9 @@ def markdown(results: dict[str, Any]) -> str:
         "FID and KID of each model's samples (latent seed 0) against the 10,000 test images, on "
         "the penultimate features of oscsim's shipped classifier (not Inception: the numbers "
         "compare within this table only). Every model trains with the same WGAN-GP protocol "
-        "and number of generator iterations; `real-data` scores training images the same way. "
+        "and number of generator iterations; compare rows of the same steps (a longer run "
+        "keeps a snapshot of each shorter budget it was scored at). `real-data` scores training "
+        "images the same way. "
         "Parameters: AIS hardware parameters (k, δ, σ, ρ per segment) at their bit width, the "
         "digital generator's float32 weights. Wall time: training iterations only.",
         "",
@@ -291,8 +335,8 @@ def _merge(row: dict[str, Any], out: Path) -> None:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = read_results(out / "quality.json", "quality")
-        rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
-        rows[(row["dataset"], row["model"])] = row
+        rows = {_key(r): r for r in results["rows"]}
+        rows[_key(row)] = row
         results["rows"] = sorted(rows.values(), key=_order)
         results["versions"] = versions()
         write_json(out / "quality.json", results)
@@ -326,13 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     results = read_results(out / "quality.json", "quality")
-    rows = {(r["dataset"], r["model"]): r for r in results["rows"]}
+    rows = {_key(r): r for r in results["rows"]}
     models = list(dict.fromkeys(args.models))
     plan = [(d, m) for d in args.datasets for m in (REAL, *models)]
     bar = tqdm(plan, unit="row")
     for dataset, name in bar:
         bar.set_description(f"{dataset} {name}")
-        identity, old = _identity(dataset, name, args), rows.get((dataset, name))
+        steps = 0 if name == REAL else args.steps
+        identity, old = _identity(dataset, name, args), rows.get((dataset, name, steps))
         if old is not None and old.get("identity") == identity:
             continue
         earlier = models[: models.index(name)] if name in models else []
@@ -340,11 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == REAL:
             row = real_row(dataset, args, out)
         elif twin is not None:
-            row = {**rows[(dataset, twin)], "model": name, "alias_of": twin}
+            row = {**rows[(dataset, twin, steps)], "model": name, "alias_of": twin}
             row["about"] = MODELS[name].about
         else:
             row = model_row(dataset, name, args, out)
-        rows[(dataset, name)] = row
+        rows[_key(row)] = row
         _merge(row, out)
         tqdm.write(f"{dataset} {name}: FID {row['fid']:.2f}, KID {row['kid']:.4f}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,9 @@ MODELS = ["digital-wgan-gp", "ais-4bit", "ais-4bit-nbhd8"]
 quality = load_benchmark("quality")
 
 
-def _argv(tmp: Path) -> list[str]:
+def _argv(tmp: Path, models: list[str] = MODELS, steps: int = 1, n: int = 64) -> list[str]:
     return [
-        *("--datasets", "mnist", "--models", *MODELS, "--steps", "1", "--n-samples", "64"),
+        *("--datasets", "mnist", "--models", *models, "--steps", str(steps), "--n-samples", str(n)),
         *("--threads", "1", "--work", str(tmp / "work"), "--out", str(tmp / "out"), "--smoke"),
         *("--data-dir", str(SHARED_DATA)),
     ]
@@ -110,3 +111,25 @@ def test_rows_merge_into_what_is_on_disk(tmp_path: Path) -> None:
     rows = json.loads((tmp_path / "quality.json").read_text())["rows"]
     assert [(r["model"], r["fid"]) for r in rows] == [("digital-wgan-gp", 1.0), ("ais-4bit", 2.0)]
     assert (tmp_path / "quality.md").read_text().count("| mnist |") == 2
+
+
+def test_a_longer_run_keeps_the_shorter_budget_scorable(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training ais-4bit on to 2 steps adds a row beside the 1-step one; the 1-step budget is
+    then scored again from the snapshot kept at step 1, without training."""
+    shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
+    assert quality.main(_argv(tmp_path, ["ais-4bit"], steps=2)) == 0
+    run = tmp_path / "work" / "mnist" / "ais-4bit"
+    assert quality.snapshot_path(run, 1).is_file() and quality.snapshot_path(run, 2).is_file()
+    rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
+    assert [r["train_steps"] for r in rows if r["model"] == "ais-4bit"] == [2, 1]
+    assert (tmp_path / "out" / "quality" / "mnist-ais-4bit-2.png").is_file()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a snapshot budget was trained again")
+
+    monkeypatch.setattr(quality, "train", fail)
+    assert quality.main(_argv(tmp_path, ["ais-4bit"], steps=1, n=32)) == 0  # scored again
+    rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
+    assert [r["n_samples"] for r in rows if r["model"] == "ais-4bit"] == [64, 32]
