@@ -24,6 +24,9 @@ circuit's own error. Behavioural only, seconds per row.
 model, so behaviour and circuit both lose that term: what the mismatch is without SHIL, without
 couplings (independent cells: the cells' own calibration), and so on.
 
+Each latent's circuit result is kept in its row's folder (``circuit/sample_NNNN.npz``, with the
+hash of its netlist) as soon as it is simulated: an interrupted row, or the same row with a
+larger ``--n``, simulates only what is missing when run again (``oscsim validate --resume``).
 Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning skips rows
 already measured with the same model, n, seed, variant, time scale, switched-off term and
 measured coupling per siemens (column "k per S"; "-": rows from before that calibration, at the
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             time_scale=scale,
             timeout_s=args.timeout_s,
             progress=True,
-            force=True,
+            resume=True,
         )
         row.update({k: result[k] for k in KEYS})
         row["files"] = [str((folder / f).relative_to(args.out)) for f in result["files"]]

@@ -159,6 +159,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         progress=not args.quiet,
         force=args.force,
+        resume=args.resume,
     )
     if args.json:
         write_json(args.json, result)
@@ -297,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     _time_scale_option(p)
     p.add_argument("--timeout-s", type=float, default=600.0, help="limit per ngspice run, s (600)")
     p.add_argument("--force", action="store_true", help="overwrite an earlier validation in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the circuit results of an earlier validation in --out for latents whose "
+        "netlist is unchanged; simulate only the others (interrupted runs, more latents)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_validate)
     return parser

@@ -8,7 +8,8 @@ phases and an image. Metrics, over all latents:
 - ``phase_error_deg``: circular RMS of the final phase differences, all oscillators, degrees.
 - ``boundary_phase_error_deg``: the same at every segment end (where the mismatch starts).
 - ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
-  once; export and readback not included).
+  once; export and readback not included), over every latent, including those a resumed run
+  took from its folder (``simulated_now`` says how many ran in this call).
 - ``tracking_fraction``: fraction of oscillators whose final phase is within 20° of the model's
   (an RMS error can come from a few oscillators that slipped to another branch).
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
@@ -26,8 +27,10 @@ and a 1 % coupling error alone takes a trained demo model's agreement with itsel
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +54,10 @@ from .versions import versions
 
 _PLOT_OSCILLATORS = 4
 OUTPUTS = ("behavioural.npy", "circuit.npy", "pairs.png", "trajectories.png", "waveforms.png")
+CIRCUIT_DIR = "circuit"
+"""Per-latent circuit results in a validation's folder (``sample_0000.npz`` ...), each with the
+hash of its netlist: ``resume`` reuses them, so long validations survive interruptions and grow
+across sessions."""
 
 
 def _simulate_alone(
@@ -126,19 +133,103 @@ def _behaviour(model: AISGenerator, theta0: np.ndarray) -> tuple[np.ndarray, np.
     return traj, np.arange(traj.shape[0]) * (cfg.cycles_per_segment / cfg.steps_per_segment)
 
 
+@dataclasses.dataclass(frozen=True)
+class Waveforms:
+    """V(p) − V(n) of the reference clock and a few cells over a sample's first and last cycles:
+    what ``waveforms.png`` shows, kept without the whole raw file."""
+
+    time_s: np.ndarray
+    ref_v: np.ndarray
+    cells_v: np.ndarray  # [T, k]
+
+    @classmethod
+    def from_raw(cls, raw: RawFile, manifest: dict, cycles: float = 3.0) -> Waveforms:
+        """The first and last ``cycles`` reference cycles of ``raw``."""
+        f_ref, t = float(manifest["f_ref_hz"]), raw.time
+        cells, ref = differential(raw, manifest)
+        keep = (t <= cycles / f_ref) | (t >= t[-1] - cycles / f_ref)
+        return cls(t[keep], ref[keep], cells[keep, :_PLOT_OSCILLATORS])
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentCircuit:
+    """One latent's circuit result: its phases, the ngspice wall seconds it cost (its chunk's
+    wall time over the chunk's latents), and for the first latent its waveforms."""
+
+    phases: CircuitPhases
+    seconds: float
+    waveforms: Waveforms | None = None
+
+
+def _store(path: Path, netlist_sha256: str, result: LatentCircuit) -> None:
+    """Write one latent's result atomically, with the hash of the netlist it came from. Only
+    the first latent keeps its phase trajectory (the only one plotted)."""
+    ph, wave = result.phases, result.waveforms
+    arrays = {
+        "netlist_sha256": np.array(netlist_sha256),
+        "seconds": np.array(result.seconds),
+        **{f: getattr(ph, f) for f in ("boundary_s", "boundary_rad", "amplitude_v")},
+    }
+    if wave is not None:
+        arrays.update(trajectory_s=ph.trajectory_s, trajectory_rad=ph.trajectory_rad)
+        arrays.update({f"wave_{f.name}": getattr(wave, f.name) for f in dataclasses.fields(wave)})
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _load_stored(path: Path, netlist_sha256: str) -> LatentCircuit | None:
+    """A stored result of exactly this netlist, else None (missing, other netlist, damaged)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["netlist_sha256"]) != netlist_sha256:
+                return None
+            empty = np.zeros(0)
+            phases = CircuitPhases(
+                boundary_s=z["boundary_s"],
+                boundary_rad=z["boundary_rad"],
+                amplitude_v=z["amplitude_v"],
+                trajectory_s=z.get("trajectory_s", empty),
+                trajectory_rad=z.get("trajectory_rad", empty),
+            )
+            wave = None
+            if "wave_time_s" in z:
+                wave = Waveforms(z["wave_time_s"], z["wave_ref_v"], z["wave_cells_v"])
+            return LatentCircuit(phases, float(z["seconds"]), wave)
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+
+
 def _circuit(
-    netlists: list[Path], manifest: dict, theta0: np.ndarray, processes: int, **run: object
-) -> tuple[list[CircuitPhases], float, RawFile]:
-    """Simulate in chunks (bounded memory); phases per latent, wall seconds, first raw file."""
+    netlists: list[Path],
+    manifest: dict,
+    theta0: np.ndarray,
+    processes: int,
+    store: Path | None,
+    **run: object,
+) -> tuple[list[LatentCircuit], int]:
+    """Simulate in chunks (bounded memory); per latent its result, and how many ran now.
+
+    With ``store``, each latent's result is written there as soon as its chunk finishes, and
+    results already there for the same netlist text are used instead of simulating again.
+    """
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in netlists]
+    results: list[LatentCircuit | None] = [
+        _load_stored(store / f"{p.stem}.npz", d) if store is not None else None
+        for p, d in zip(netlists, digests, strict=True)
+    ]
+    todo = [i for i, r in enumerate(results) if r is None]
     chunk = 2 * processes
-    phases, first, wall = [], None, 0.0
-    for start in range(0, len(netlists), chunk):
+    for start in range(0, len(todo), chunk):
+        index = todo[start : start + chunk]
         t0 = time.perf_counter()
-        raws = run_many(netlists[start : start + chunk], processes, **run)
-        wall += time.perf_counter() - t0
-        first = raws[0] if first is None else first
-        phases += [read_phases(r, manifest, theta0[start + i]) for i, r in enumerate(raws)]
-    return phases, wall, first
+        raws = run_many([netlists[i] for i in index], processes, **run)
+        seconds = (time.perf_counter() - t0) / len(index)
+        for i, raw in zip(index, raws, strict=True):
+            wave = Waveforms.from_raw(raw, manifest) if i == 0 else None
+            results[i] = LatentCircuit(read_phases(raw, manifest, theta0[i]), seconds, wave)
+            if store is not None:
+                _store(store / f"{netlists[i].stem}.npz", digests[i], results[i])
+    return [r for r in results if r is not None], len(todo)
 
 
 TRACKING_DEG = 20.0
@@ -186,6 +277,7 @@ def validate(
     timeout_s: float = 600.0,
     progress: bool = False,
     force: bool = False,
+    resume: bool = False,
 ) -> dict:
     """Compare the model with its exported circuit on ``n`` latents drawn with ``seed``.
 
@@ -205,7 +297,10 @@ def validate(
         time_scale: circuit cycles per model cycle for the default gains (``CircuitGains``).
         timeout_s: limit per ngspice run, s.
         progress: show a progress bar.
-        force: overwrite an earlier validation in ``out_dir``.
+        force: overwrite an earlier validation in ``out_dir`` (its circuit results too).
+        resume: keep the per-latent circuit results of an earlier validation in ``out_dir``
+            (``circuit/``) whose netlists are unchanged and simulate only the other latents:
+            an interrupted run, or more latents than before, costs only what is new.
 
     Returns:
         The metrics (module docstring), ``per_latent`` values, the gains, files and versions.
@@ -214,8 +309,10 @@ def validate(
         raise OscsimError(f"n must be at least 1, got {n}")
     check_variant(variant)
     workers = processes or os.cpu_count() or 1
-    if out_dir is not None:
-        check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists"), force)
+    store = None if out_dir is None else Path(out_dir) / CIRCUIT_DIR
+    if out_dir is not None and not resume:
+        check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists", CIRCUIT_DIR), force)
+        shutil.rmtree(store, ignore_errors=True)
     cell_obj = get_cell(cell)
     measured: dict[str, float | None] = {"delta0": None, "k_per_siemens": None}
     if gains is None:
@@ -235,9 +332,10 @@ def validate(
             model, folder, latent=theta0, variant=variant, cell=cell_obj, gains=gains, force=True
         )
         paths = [folder / name for name in manifest["netlists"]]
-        circuit, wall, first_raw = _circuit(
-            paths, manifest, theta0, workers, timeout_s=timeout_s, progress=progress
+        latents, simulated = _circuit(
+            paths, manifest, theta0, workers, store, timeout_s=timeout_s, progress=progress
         )
+    circuit = [r.phases for r in latents]
     final_c = np.stack([c.final_rad for c in circuit])
     bounds_c = np.stack([c.boundary_rad for c in circuit], axis=1)
     dphi_bounds = bounds_c - traj[steps::steps]
@@ -249,8 +347,9 @@ def validate(
         "cell": manifest["cell"],
         **fidelity_metrics(pix_b, pix_c, dphi_bounds[-1]),
         "boundary_phase_error_deg": [rms_deg(d) for d in dphi_bounds],
-        "seconds_per_sample": wall / n,
+        "seconds_per_sample": float(np.mean([r.seconds for r in latents])),
         "processes": workers,
+        "simulated_now": simulated,
         "delta0_measured_per_cycle": measured["delta0"],
         "k_per_siemens_measured": measured["k_per_siemens"],
         "gains": manifest["gains"],
@@ -264,7 +363,7 @@ def validate(
     }
     if out_dir is not None:
         result["files"] = _write_outputs(
-            Path(out_dir), pix_b, pix_c, traj, traj_cycles, circuit[0], first_raw, manifest
+            Path(out_dir), pix_b, pix_c, traj, traj_cycles, latents[0], manifest
         )
     return result
 
@@ -289,8 +388,7 @@ def _write_outputs(
     pix_c: np.ndarray,
     traj: np.ndarray,
     traj_cycles: np.ndarray,
-    circuit0: CircuitPhases,
-    raw0: RawFile,
+    first: LatentCircuit,
     manifest: dict,
 ) -> list[str]:
     """Images as ``.npy`` and the three PNGs; returns the file names."""
@@ -300,10 +398,11 @@ def _write_outputs(
     _save(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
     model_cycle_hz = float(manifest["f_ref_hz"]) / float(manifest["gains"]["time_scale"])
     _save(
-        _trajectory_figure(traj[:, 0], traj_cycles, circuit0, model_cycle_hz),
+        _trajectory_figure(traj[:, 0], traj_cycles, first.phases, model_cycle_hz),
         out_dir / "trajectories.png",
     )
-    _save(_waveform_figure(raw0, manifest), out_dir / "waveforms.png")
+    if first.waveforms is not None:
+        _save(_waveform_figure(first.waveforms, manifest), out_dir / "waveforms.png")
     return list(OUTPUTS)
 
 
@@ -357,16 +456,13 @@ def _trajectory_figure(
     return fig
 
 
-def _waveform_figure(raw: RawFile, manifest: dict, cycles: float = 3.0) -> Figure:
+def _waveform_figure(wave: Waveforms, manifest: dict, cycles: float = 3.0) -> Figure:
     """V(p) − V(n) of a few cells and the refclk over the first and last few cycles."""
-    f_ref, t = float(manifest["f_ref_hz"]), raw.time
+    f_ref, t = float(manifest["f_ref_hz"]), wave.time_s
     fig = Figure(figsize=(8.0, 3.2))
     axes = fig.subplots(1, 2, sharey=True)
-    cells, ref = differential(raw, manifest)
-    traces = [("refclk", ref)]
-    traces += [
-        (f"oscillator {i}", cells[:, i]) for i in range(min(_PLOT_OSCILLATORS, cells.shape[1]))
-    ]
+    traces = [("refclk", wave.ref_v)]
+    traces += [(f"oscillator {i}", wave.cells_v[:, i]) for i in range(wave.cells_v.shape[1])]
     windows = ((0.0, cycles / f_ref), (t[-1] - cycles / f_ref, t[-1]))
     for ax, (lo, hi) in zip(axes, windows, strict=True):
         keep = (t >= lo) & (t <= hi)

@@ -127,6 +127,8 @@ def test_validate_exit_status_follows_the_fidelity_bar(tmp_path) -> None:
     result = json.loads((tmp_path / "v.json").read_text())
     assert 0.0 <= result["sign_agreement"] <= 1.0
     assert main([*args, "--out", str(tmp_path / "b"), "--min-sign-agreement", "1.01"]) == 1
+    assert main([*args, "--out", str(tmp_path / "a"), "--resume"]) == 0  # nothing to simulate
+    assert json.loads((tmp_path / "v.json").read_text())["simulated_now"] == 0
 
 
 @pytest.mark.ngspice

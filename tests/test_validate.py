@@ -110,6 +110,34 @@ def test_circuit_agrees_with_behaviour_on_a_tiny_model(tmp_path: Path) -> None:
     assert uncorrected["boundary_phase_error_deg"][0] > result["boundary_phase_error_deg"][0]
 
 
+@needs_ngspice
+def test_resume_simulates_only_new_or_changed_latents(tmp_path: Path) -> None:
+    """Per-latent circuit results are kept in --out: a resumed run with more latents simulates
+    only the new ones and gives the same numbers for the old; a damaged or stale result (other
+    netlist) is simulated again; without resume or force the folder is refused."""
+    model, gains = _model(), CircuitGains.first_order(LcCell())
+    run = {"seed": 0, "processes": 2, "gains": gains, "out_dir": tmp_path}
+    first = validate(model, n=2, **run)
+    assert first["simulated_now"] == 2
+    assert sorted(p.name for p in (tmp_path / "circuit").iterdir()) == [
+        "sample_0000.npz",
+        "sample_0001.npz",
+    ]
+    more = validate(model, n=3, resume=True, **run)
+    assert more["simulated_now"] == 1 and more["per_latent"][:2] == first["per_latent"]
+    assert (tmp_path / "waveforms.png").read_bytes().startswith(PNG)
+    (tmp_path / "circuit" / "sample_0001.npz").write_bytes(b"damaged")
+    again = validate(model, n=3, resume=True, **run)
+    assert again["simulated_now"] == 1 and again["per_latent"] == more["per_latent"]
+    slower_gains = CircuitGains.first_order(LcCell(), time_scale=2.0)
+    slower = validate(model, n=3, resume=True, **{**run, "gains": slower_gains})
+    assert slower["simulated_now"] == 3
+    with pytest.raises(OscsimError, match="already holds"):
+        validate(model, n=3, **run)
+    fresh = validate(model, n=1, force=True, **run)
+    assert fresh["simulated_now"] == 1 and len(list((tmp_path / "circuit").iterdir())) == 1
+
+
 @pytest.mark.ngspice
 @needs_ngspice
 def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, capsys) -> None:
