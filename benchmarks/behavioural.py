@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from oscsim import kernels
 from oscsim.atomic import write_json
@@ -244,17 +246,61 @@ def step_size_study(preset: str, k_std: float, latents: int = 16) -> list[dict]:
 
 def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
     """Seconds of one WGAN-GP iteration (5 critic steps + 1 generator step), with and without
-    the fused kernels, and of its critic steps alone (the part the generator's speed leaves)."""
+    the fused kernels, and of its critic steps alone (the part the generator's speed leaves),
+    with the critic's FLOP floor on this machine (``critic_bound``)."""
     from oscsim.train import iteration_fn
     from oscsim.train_config import preset as train_preset
 
     config = train_preset("demo" if preset == "demo" else "mnist", batch=batch)
     config = replace(config, model=replace(config.model, steps_per_segment=steps))
     step = iteration_fn(config, device=device)
+    critic_s = best_of(critic_steps(config, device), repeats)
     return {
         "s": best_of(step, repeats),
         "torch_ops_s": best_of(without_kernels(step), repeats),
-        "critic_steps_s": best_of(critic_steps(config, device), repeats),
+        "critic_steps_s": critic_s,
+        **critic_bound(config, device, repeats, critic_s),
+    }
+
+
+class FlopCount(TorchDispatchMode):
+    """Counts the floating-point operations of the torch ops run under it, with torch's own
+    formulas (``torch.utils.flop_counter``: convolutions, their backward, matrix products).
+    Unlike ``FlopCounterMode`` it tracks no modules, so it sees ``autograd.grad`` through a
+    leaf (the gradient penalty) too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **(kwargs or {}), out_val=out)
+        return out
+
+
+def matmul_peak(device: str, repeats: int, n: int = 2048) -> float:
+    """Float32 GFLOP/s of an n×n matrix product: what this machine's threads can do at best."""
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    return 2 * n**3 / best_of(lambda: a @ b, repeats) / 1e9
+
+
+def critic_bound(config, device: str, repeats: int, critic_s: float) -> dict:
+    """Why the critic steps cost what they do: their FLOPs (conv forward, backward and the
+    penalty's double backward) over the machine's measured matrix-product peak is the least
+    time any implementation of this critic could take here."""
+    counter = FlopCount()
+    with counter:
+        critic_steps(config, device)()
+    gflop = counter.flops / 1e9
+    peak = matmul_peak(device, repeats)
+    return {
+        "critic_gflop": gflop,
+        "peak_gflop_s": peak,
+        "critic_floor_s": gflop / peak,
+        "critic_achieved_gflop_s": gflop / critic_s,
     }
 
 
@@ -305,15 +351,18 @@ def _markdown(res: dict) -> str:
     lines += [
         "",
         "| preset | steps/cycle | generator fwd+bwd s | same, torch ops | WGAN-GP iteration s | "
-        "same, torch ops | of which critic steps s |",
-        "|---|---|---|---|---|---|---|",
+        "same, torch ops | of which critic steps s | critic GFLOP | critic floor s at "
+        "matmul peak | critic GFLOP/s (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, it in res["train_iter"].items():
         preset, spc = key.rsplit("@", 1)
         gen = res["generator_step"][key]
         lines.append(
             f"| {preset} | {spc} | {gen['stored']['s']:.3f} | {gen['stored_torch_ops']['s']:.3f} "
-            f"| {it['s']:.2f} | {it['torch_ops_s']:.2f} | {it['critic_steps_s']:.2f} |"
+            f"| {it['s']:.2f} | {it['torch_ops_s']:.2f} | {it['critic_steps_s']:.2f} "
+            f"| {it['critic_gflop']:.1f} | {it['critic_floor_s']:.2f} "
+            f"| {it['critic_achieved_gflop_s']:.0f} ({it['peak_gflop_s']:.0f}) |"
         )
     lines += [
         "",
