@@ -1,0 +1,172 @@
+"""What a coupling load does to one oscillator cell: its amplitude and frequency, in ngspice.
+
+A coupling bank of conductance g between two tanks carries no current when their phases agree
+with its sign and the most when they disagree (a frustrated link): then it loads each tank
+like g to an AC ground. A cell whose links are all frustrated carries x = r_loss · Σ g, which
+is 2·Q·Σ|k| in model units (k = g / (4π f_ref C)), tank conductances of extra loss. One lc
+cell runs here with a differential resistor of x tank conductances across its tank (x from 0
+to ``--max-load``) and no other input; its frequency offset (phase slope against f_ref after
+``SETTLE`` cycles) and amplitude are measured. The phase model assumes neither changes with
+the state; how much they do is one ingredient of the circuit/behaviour mismatch
+(``benchmarks/fidelity.py``). The loads a trained model puts on its cells (x per cell, largest
+over segments, with every link frustrated) are reported beside them.
+
+    python benchmarks/cell_loading.py                 # demo model, x = 0 .. 4
+
+Writes ``benchmarks/results/cell_loading.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from oscsim.atomic import atomic_path, write_json
+from oscsim.errors import OscsimError
+from oscsim.model import AISGenerator
+from oscsim.modelfile import load_model
+from oscsim.spice.cells import LcCell
+from oscsim.spice.format import spice_float
+from oscsim.spice.phase import demodulate
+from oscsim.spice.run import run_netlist
+from oscsim.versions import versions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETTLE = 16  # cycles before the frequency fit: the amplitude settles in a few tank time constants
+STOPPED = 0.01  # below this fraction of its free amplitude a cell has stopped: no frequency
+
+
+def loaded_cell_netlist(cell: LcCell, load: float, cycles: int, netlist_dir: Path) -> str:
+    """One free-running cell with ``load`` tank conductances across its tank (differential
+    resistor ``2 r_loss / load``: each side sees ``load / r_loss`` to the virtual ground)."""
+    nodes = {"p": "p", "n": "n", "tune": "0", "inj": "0", "vdd": "vdd", "vss": "0"}
+    start = cell.initial_state(0.0)
+    lines = [
+        f"lc cell with {load:g} tank conductances of load",
+        cell.subckt.include_line(netlist_dir),
+        f"Vdd vdd 0 dc {spice_float(cell.vdd_v)}",
+        cell.subckt.instance("o", nodes, {**cell.spice_params(), **start.params}),
+    ]
+    if load > 0:
+        lines.append(f"Rload p n {spice_float(2.0 * cell.r_loss_ohm / load)}")
+    step, stop = spice_float(0.01 / cell.f_ref_hz), spice_float(cycles / cell.f_ref_hz)
+    lines += [
+        ".ic " + " ".join(start.ic_terms(nodes)),
+        f".tran {step} {stop} 0 {step} uic",  # max step T/100
+        ".save v(p) v(n)",
+        ".end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def measure_load(cell: LcCell, load: float, cycles: int = 48, timeout_s: float = 120.0) -> dict:
+    """Frequency offset (fraction of f_ref per cycle; None once the load has stopped the cell)
+    and amplitude (V) of one loaded cell."""
+    with tempfile.TemporaryDirectory(prefix="oscsim-load-") as tmp:
+        raw = run_netlist(loaded_cell_netlist(cell, load, cycles, Path(tmp)), timeout_s, tmp)
+    t_cycles = np.arange(SETTLE, cycles + 1)
+    amp, phase = demodulate(
+        raw.time, raw["v(p)"] - raw["v(n)"], t_cycles / cell.f_ref_hz, cell.f_ref_hz, 1
+    )
+    if amp[-1, 0] < STOPPED * cell.steady_amplitude_v():
+        stopped = {"delta_per_cycle": None, "deg_per_cycle": None, "amplitude_v": float(amp[-1, 0])}
+        return {"load": load, **stopped}
+    slope = np.polyfit(t_cycles, np.unwrap(phase[:, 0]), 1)[0]
+    return {
+        "load": load,
+        "delta_per_cycle": float(slope / (2.0 * math.pi)),
+        "deg_per_cycle": math.degrees(float(slope)),
+        "amplitude_v": float(amp[-1, 0]),
+    }
+
+
+def model_loads(model: AISGenerator) -> np.ndarray:
+    """Per cell, the largest over segments of x = 2·Q·Σ|k|: its bank load with every link
+    frustrated, in tank conductances (``LcCell`` default Q)."""
+    k = np.abs(model.hardware_params()["k"].detach().double().numpy())  # [S, E]
+    edges = model.edges.numpy()
+    per_cell = np.zeros((k.shape[0], model.n_osc))
+    for end in edges:  # each link loads both of its cells
+        np.add.at(per_cell, (slice(None), end), k)
+    return 2.0 * LcCell().q * per_cell.max(axis=0)
+
+
+def figure(rows: list[dict], loads: np.ndarray, name: str) -> Figure:
+    """Frequency offset and amplitude against load, over the model's distribution of loads."""
+    fig = Figure(figsize=(8.0, 3.4))
+    ax1, ax2 = fig.subplots(1, 2)
+    x = [r["load"] for r in rows]
+    running = [r for r in rows if r["delta_per_cycle"] is not None]
+    ax1.plot([r["load"] for r in running], [1e3 * r["delta_per_cycle"] for r in running], "o-")
+    ax1.set_ylabel("frequency offset (1e-3 of f_ref)")
+    ax2.plot(x, [r["amplitude_v"] for r in rows], "o-")
+    ax2.set_ylabel("amplitude V(p) − V(n) (V)")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("load (tank conductances)")
+        twin = ax.twinx()
+        twin.hist(loads, bins=40, range=(0, max(max(x), loads.max())), color="grey", alpha=0.3)
+        twin.set_yticks([])
+    fig.suptitle(f"one lc cell under a coupling load; grey: {name}'s cells, all links frustrated")
+    return fig
+
+
+def markdown(result: dict) -> str:
+    """The measurement as markdown."""
+    q = result["model_load_quantiles"]
+    lines = [
+        "# One lc cell under a coupling load (ngspice)",
+        "",
+        f"Model {result['model']}: per-cell load with every link frustrated, x = 2·Q·Σ|k| "
+        f"(largest over segments): median {q['50']:.2f}, 90th percentile {q['90']:.2f}, "
+        f"max {q['100']:.2f} tank conductances.",
+        "",
+        "| load (tank conductances) | frequency offset per cycle | degrees per cycle | "
+        "amplitude (V) |",
+        "|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if r["delta_per_cycle"] is None:
+            lines.append(f"| {r['load']:g} | stopped | – | {r['amplitude_v']:.3f} |")
+            continue
+        lines.append(
+            f"| {r['load']:g} | {r['delta_per_cycle']:+.2e} | {r['deg_per_cycle']:+.3f} | "
+            f"{r['amplitude_v']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the loaded cell and write JSON, markdown and the figure."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="demo", help="model whose cell loads are reported")
+    ap.add_argument("--max-load", type=float, default=4.0, help="largest load, tank conductances")
+    ap.add_argument("--points", type=int, default=17, help="loads from 0 to --max-load")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.max_load <= 0 or args.points < 2:
+        raise OscsimError("--max-load must be positive and --points at least 2")
+    cell = LcCell()
+    rows = [measure_load(cell, float(x)) for x in np.linspace(0.0, args.max_load, args.points)]
+    loads = model_loads(load_model(args.model).model)
+    quantiles = {str(p): float(np.percentile(loads, p)) for p in (50, 90, 100)}
+    result = {"model": args.model, "rows": rows, "model_load_quantiles": quantiles}
+    result["versions"] = versions()
+    write_json(args.out / "cell_loading.json", result)
+    with atomic_path(args.out / "cell_loading.md") as tmp:
+        tmp.write_text(markdown(result), encoding="utf-8")
+    with atomic_path(args.out / "cell_loading.png") as tmp:
+        figure(rows, loads, args.model).savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except OscsimError as exc:
+        raise SystemExit(f"error: {exc}") from None
