@@ -188,10 +188,11 @@ def snapshot_path(run_dir: Path, steps: int) -> Path:
 
 def _trained_model(
     run_dir: Path, config: TrainConfig, args: argparse.Namespace, digital: DigitalConfig | None
-) -> tuple[Any, str | None, int | None]:
+) -> tuple[Any, str | None, int | None, list[float]]:
     """The run's model file at exactly ``--steps``: trained or resumed to it, or, when the run
     is already past it, the snapshot kept when it got there. Returns (model file, training
-    device, threads); a snapshot's threads are not known (``None``)."""
+    device, threads, seconds of each iteration up to ``--steps``); a snapshot's threads are
+    not known (``None``)."""
     saved, snapshot = run_dir / "model.pt", snapshot_path(run_dir, args.steps)
     if saved.exists():
         file = load_digital(saved) if digital else load_model(saved)
@@ -204,7 +205,9 @@ def _trained_model(
                 )
             log = run_dir / "train_log.json"  # the run's device, as `oscsim train` logged it
             device = json.loads(log.read_text())["device"] if log.exists() else None
-            return (load_digital(snapshot) if digital else load_model(snapshot)), device, None
+            times = file.train_state["history"]["time_s"][: args.steps]  # the run's own history
+            kept = load_digital(snapshot) if digital else load_model(snapshot)
+            return kept, device, None, times
     summary = train(
         config,
         run_dir,
@@ -218,7 +221,7 @@ def _trained_model(
         with atomic_path(snapshot) as tmp:
             shutil.copyfile(saved, tmp)
     file = load_digital(saved) if digital else load_model(saved)
-    return file, summary["device"], summary["threads"]
+    return file, summary["device"], summary["threads"], file.train_state["history"]["time_s"]
 
 
 def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -243,16 +246,15 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
     digital = DigitalConfig() if variant.digital else None
     run_dir = Path(args.work) / dataset / name
-    file, device, threads = _trained_model(run_dir, config, args, digital)
+    file, device, threads, times = _trained_model(run_dir, config, args, digital)
     model = file.model.to(args.device)
     start = time.perf_counter()
     images = _sample(model, args.n_samples)
     row = {"dataset": dataset, "model": name, **_score(images, dataset, args)}
-    times = file.train_state["history"]["time_s"]
     params, bits = _params(model)
     row.update(
         n_samples=args.n_samples,
-        train_steps=int(file.train_state["step"]),
+        train_steps=args.steps,
         wall_s=float(sum(times)),
         s_per_iteration=float(np.mean(times)),
         eval_s=time.perf_counter() - start,
@@ -272,13 +274,14 @@ def _key(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["dataset"], row["model"], int(row["train_steps"])
 
 
-def _order(row: dict[str, Any]) -> tuple[int, int, int]:
+def _order(row: dict[str, Any]) -> tuple[int, bool, int, int]:
     """Table order: data set, real data first, then budgets from the longest, then models."""
     names = [REAL, *MODELS]
     datasets = list(DATASETS)
     return (
         datasets.index(row["dataset"]) if row["dataset"] in datasets else len(datasets),
-        -1 if row["model"] == REAL else -int(row["train_steps"]),
+        row["model"] != REAL,
+        -int(row["train_steps"]),
         names.index(row["model"]) if row["model"] in names else len(names),
     )
 
