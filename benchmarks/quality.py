@@ -244,6 +244,8 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     score it."""
     variant = MODELS[name]
     config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    if args.checkpoint_every:  # how often a run saves, not what it computes: not in the identity
+        config = dataclasses.replace(config, checkpoint_every=args.checkpoint_every)
     digital = DigitalConfig() if variant.digital else None
     run_dir = Path(args.work) / dataset / name
     file, device, threads, times = _trained_model(run_dir, config, args, digital)
@@ -360,6 +362,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0, help="training seed of every model")
     ap.add_argument("--data-dir", default=None, help="folder searched first for the data sets")
     ap.add_argument("--work", default="runs/quality", help="training runs (resumed on rerun)")
+    ap.add_argument(
+        "--checkpoint-every", type=int, help="save runs this often (default: the preset's)"
+    )
     ap.add_argument("--out", default=str(RESULTS), help="quality.json, quality.md, grids")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: tiny rollout
     return ap

@@ -119,8 +119,9 @@ def test_a_longer_run_keeps_the_shorter_budget_scorable(
     """Training ais-4bit on to 2 steps adds a row beside the 1-step one; the 1-step budget is
     then scored again from the snapshot kept at step 1, without training."""
     shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
-    assert quality.main(_argv(tmp_path, ["ais-4bit"], steps=2)) == 0
+    assert quality.main([*_argv(tmp_path, ["ais-4bit"], steps=2), "--checkpoint-every", "1"]) == 0
     run = tmp_path / "work" / "mnist" / "ais-4bit"
+    assert json.loads((run / "train_log.json").read_text())["config"]["checkpoint_every"] == 1
     assert quality.snapshot_path(run, 1).is_file() and quality.snapshot_path(run, 2).is_file()
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     assert [r["train_steps"] for r in rows if r["model"] == "ais-4bit"] == [2, 1]
