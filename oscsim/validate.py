@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,7 @@ def _load_stored(path: Path, netlist_sha256: str) -> LatentCircuit | None:
             if "wave_time_s" in z:
                 wave = Waveforms(z["wave_time_s"], z["wave_ref_v"], z["wave_cells_v"])
             return LatentCircuit(phases, float(z["seconds"]), wave)
-    except (OSError, KeyError, ValueError, EOFError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
 
 
