@@ -181,7 +181,7 @@ def _store(path: Path, netlist_sha256: str, result: LatentCircuit) -> None:
 def _load_stored(path: Path, netlist_sha256: str) -> LatentCircuit | None:
     """A stored result of exactly this netlist, else None (missing, other netlist, damaged)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed on errors
             if str(z["netlist_sha256"]) != netlist_sha256:
                 return None
             empty = np.zeros(0)
