@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -10,6 +11,7 @@ from conftest import load_benchmark
 
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
 from oscsim.spice.cells import LcCell
 
 loading = load_benchmark("cell_loading")
@@ -36,3 +38,17 @@ def test_model_loads_count_every_link_at_both_ends() -> None:
     x = loading.model_loads(model)
     q2 = 2 * LcCell().q
     np.testing.assert_allclose(x, q2 * np.array([k[:, 0], k.sum(1), k[:, 1]]).max(axis=1))
+
+
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
+def test_main_writes_the_table_the_figure_and_the_model_loads(tmp_path) -> None:
+    graph = build_graph(GraphSpec((2, 2), neighbourhood=8))
+    save_model(tmp_path / "tiny.pt", AISGenerator(graph, ModelConfig(), seed=0))
+    argv = ["--model", str(tmp_path / "tiny.pt"), "--points", "2", "--out", str(tmp_path)]
+    assert loading.main(argv) == 0
+    result = json.loads((tmp_path / "cell_loading.json").read_text())
+    assert [r["load"] for r in result["rows"]] == [0.0, 4.0]
+    assert result["rows"][1]["delta_per_cycle"] is None  # stopped at 4 tank conductances
+    assert 0 < result["model_load_quantiles"]["50"] <= result["model_load_quantiles"]["100"]
+    assert "| 4 | stopped |" in (tmp_path / "cell_loading.md").read_text()
+    assert (tmp_path / "cell_loading.png").read_bytes().startswith(b"\x89PNG")

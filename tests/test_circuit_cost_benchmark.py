@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import load_benchmark
 from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
 
 cost = load_benchmark("circuit_cost")
 
@@ -38,3 +40,18 @@ def test_cut_netlist_keeps_the_step_and_replaces_the_control_block() -> None:
         cost.cut_netlist("title\n.end\n", 1.0, 1e9)
     with pytest.raises(OscsimError, match="no rusage figures"):
         cost.parse_usage("Circuit Equations = 12\n")
+
+
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
+def test_main_merges_rows_by_model_and_variant(tmp_path) -> None:
+    graph = build_graph(GraphSpec((1, 2), neighbourhood=4))
+    config = ModelConfig(segments=1, cycles_per_segment=4.0, steps_per_segment=8)
+    save_model(tmp_path / "tiny.pt", AISGenerator(graph, config, seed=0))
+    argv = ["--models", str(tmp_path / "tiny.pt"), "--cycles", "0.5", "1", "--out", str(tmp_path)]
+    assert cost.main([*argv, "--variants", "collapsed"]) == 0
+    assert cost.main([*argv, "--variants", "structural", "collapsed"]) == 0
+    rows = json.loads((tmp_path / "circuit_cost.json").read_text())["rows"]
+    assert sorted(r["variant"] for r in rows) == ["collapsed", "structural"]
+    assert (tmp_path / "circuit_cost.md").read_text().count("tiny.pt") == 2
+    with pytest.raises(OscsimError, match="0 < C1 < C2"):
+        cost.main([*argv[:2], "--cycles", "2", "1"])
