@@ -96,7 +96,9 @@ def measure(
     (c1, c2), (r1, r2) = cycles, runs
     per_cycle = (r2["wall_s"] - r1["wall_s"]) / (c2 - c1)
     setup = r1["wall_s"] - per_cycle * c1
-    factor = (r2["factor_s"] - r1["factor_s"]) / (r2["analysis_s"] - r1["analysis_s"])
+    # share of the longer run's analysis time spent factoring (ngspice's clock has ms steps:
+    # a tiny circuit may report 0 s)
+    factor = r2["factor_s"] / r2["analysis_s"] if r2["analysis_s"] > 0 else None
     return {
         "model": name,
         "variant": variant,
@@ -126,7 +128,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {r['model']} | {r['variant']} | {r['oscillators']} | {u['equations']:.0f} | "
             f"{u['nonzeros']:.0f} | {u['fill_ins']:.0f} | {r['s_per_cycle']:.1f} | "
             f"{r['setup_s']:.1f} | {r['projected_s_per_sample']:.0f} | "
-            f"{100 * r['factor_share']:.0f} % | {r['newton_per_timepoint']:.2f} |"
+            + ("– |" if r["factor_share"] is None else f"{100 * r['factor_share']:.0f} % |")
+            + f" {r['newton_per_timepoint']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
