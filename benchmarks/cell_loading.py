@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from oscsim.atomic import atomic_path, write_json
+from oscsim.atomic import write_json, write_text
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
+from oscsim.plots import save_figure
 from oscsim.spice.cells import LcCell
 from oscsim.spice.format import spice_float
 from oscsim.spice.phase import demodulate
@@ -157,10 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"model": args.model, "rows": rows, "model_load_quantiles": quantiles}
     result["versions"] = versions()
     write_json(args.out / "cell_loading.json", result)
-    with atomic_path(args.out / "cell_loading.md") as tmp:
-        tmp.write_text(markdown(result), encoding="utf-8")
-    with atomic_path(args.out / "cell_loading.png") as tmp:
-        figure(rows, loads, args.model).savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    write_text(args.out / "cell_loading.md", markdown(result))
+    save_figure(figure(rows, loads, args.model), args.out / "cell_loading.png")
     print(markdown(result))
     return 0
 

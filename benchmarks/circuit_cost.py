@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from oscsim.atomic import atomic_path, read_results, write_json
+from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     merged = {(r["model"], r["variant"]): r for r in read_results(path, "circuit cost")["rows"]}
     merged.update({(r["model"], r["variant"]): r for r in rows})
     write_json(path, {"rows": list(merged.values()), "versions": versions()})
-    with atomic_path(path.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown(list(merged.values())), encoding="utf-8")
+    write_text(path.with_suffix(".md"), markdown(list(merged.values())))
     print(markdown(rows))
     return 0
 

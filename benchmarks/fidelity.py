@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from oscsim.atomic import atomic_path, read_results, write_json
+from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
@@ -143,11 +143,10 @@ def _write(results: dict[str, Any], out: Path) -> None:
     """Save the JSON and both markdown tables atomically."""
     results["versions"] = versions()
     write_json(out / "fidelity.json", results)
-    with atomic_path(out / "fidelity.md") as tmp:
-        tables = markdown(results["rows"])
-        if results.get("sensitivity"):
-            tables += "\n" + sensitivity_markdown(results["sensitivity"])
-        tmp.write_text(tables)
+    tables = markdown(results["rows"])
+    if results.get("sensitivity"):
+        tables += "\n" + sensitivity_markdown(results["sensitivity"])
+    write_text(out / "fidelity.md", tables)
 
 
 def sensitivity_rows(model: AISGenerator, name: str, n: int, seed: int) -> list[dict[str, Any]]:

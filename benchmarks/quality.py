@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from oscsim.atomic import atomic_path, read_results, write_json
+from oscsim.atomic import atomic_path, read_results, write_json, write_text
 from oscsim.data import load_dataset
 from oscsim.digital import DigitalConfig, load_digital
 from oscsim.errors import OscsimError
@@ -345,8 +345,7 @@ def _merge(row: dict[str, Any], out: Path) -> None:
         results["rows"] = sorted(rows.values(), key=_order)
         results["versions"] = versions()
         write_json(out / "quality.json", results)
-        with atomic_path(out / "quality.md") as tmp:
-            tmp.write_text(markdown(results), encoding="utf-8")
+        write_text(out / "quality.md", markdown(results))
     finally:
         os.close(lock)  # releases the lock
 

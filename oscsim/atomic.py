@@ -36,11 +36,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.remove(tmp)
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return Path(path)
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_results(path: str | Path, what: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def _tile(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
     return out
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG atomically (a viewer never sees half a file)."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -48,7 +48,7 @@ def save_image_grid(
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_segment_grid(stages: np.ndarray, path: str | Path, title: str = "") -> Path:
@@ -69,4 +69,4 @@ def save_segment_grid(stages: np.ndarray, path: str | Path, title: str = "") -> 
                 ax.set_title("θ(0)" if s == 0 else f"end of seg {s}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .atomic import atomic_path, write_json
+from .atomic import write_json
 from .model import AISGenerator
-from .plots import save_image_grid, save_segment_grid
+from .plots import save_figure, save_image_grid, save_segment_grid
 from .train_config import TrainConfig
 from .versions import versions
 
@@ -44,9 +44,7 @@ def plot_losses(history: dict[str, list[float]], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     axes[-1].set_xlabel("generator iteration")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def write_outputs(

@@ -44,6 +44,7 @@ from .atomic import atomic_path, check_outputs_free
 from .errors import OscsimError
 from .graph import GraphSpec, build_graph
 from .model import AISGenerator, ModelConfig
+from .plots import save_figure
 from .spice.cells import LcCell
 from .spice.export import export_model
 from .spice.phase import wrap
@@ -396,20 +397,15 @@ def _write_outputs(
     for name, images in (("behavioural.npy", pix_b), ("circuit.npy", pix_c)):
         with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, images.astype(np.float32))
-    _save(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
+    save_figure(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
     model_cycle_hz = float(manifest["f_ref_hz"]) / float(manifest["gains"]["time_scale"])
-    _save(
+    save_figure(
         _trajectory_figure(traj[:, 0], traj_cycles, first.phases, model_cycle_hz),
         out_dir / "trajectories.png",
     )
     if first.waveforms is not None:
-        _save(_waveform_figure(first.waveforms, manifest), out_dir / "waveforms.png")
+        save_figure(_waveform_figure(first.waveforms, manifest), out_dir / "waveforms.png")
     return list(OUTPUTS)
-
-
-def _save(fig: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
 
 
 def _pairs_figure(pix_b: np.ndarray, pix_c: np.ndarray, limit: int = 8) -> Figure:

@@ -1,0 +1,33 @@
+"""Atomic writes: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from matplotlib.figure import Figure
+
+from oscsim.atomic import atomic_path, write_json, write_text
+from oscsim.plots import save_figure
+
+
+def test_write_text_and_json_replace_whole_files_and_leave_no_temp(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "a" / "table.md", "| x |\n")
+    assert path.read_text() == "| x |\n"
+    write_json(path, {"b": 1, "a": [2]})
+    assert path.read_text() == '{\n  "a": [\n    2\n  ],\n  "b": 1\n}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["table.md"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "keep.txt", "old")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_save_figure_writes_a_png(tmp_path: Path) -> None:
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    assert save_figure(fig, tmp_path / "f.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
