@@ -123,6 +123,10 @@ def sampling(preset: str, steps: int, batch: int, device: str, repeats: int) -> 
             err = (torch.remainder(fn() - ref + math.pi, TWO_PI) - math.pi).abs().max().item()
             sec = best_of(fn, repeats)
             out[name] = {"s_per_batch": sec, "images_per_s": batch / sec, "max_abs_diff": err}
+    envelope = model.as_envelope()
+    with torch.no_grad():
+        sec = best_of(lambda: envelope.phases(theta0), repeats)
+    out["envelope"] = {"s_per_batch": sec, "images_per_s": batch / sec}
     out["speedup_vs_dense"] = out["dense"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     out["speedup_vs_torchdiffeq"] = out["torchdiffeq"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     out["speedup_vs_torch_ops"] = out["sparse-torch"]["s_per_batch"] / out["sparse"]["s_per_batch"]
@@ -337,8 +341,8 @@ def _markdown(res: dict) -> str:
         f"Fused CPU kernels: {res['kernels']}.",
         "",
         "| preset | steps/cycle | sparse img/s | same, torch ops | dense img/s | "
-        "torchdiffeq img/s | speedup vs dense | vs torch ops |",
-        "|---|---|---|---|---|---|---|---|",
+        "torchdiffeq img/s | speedup vs dense | vs torch ops | envelope model img/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in res["sampling"].items():
         preset, spc = key.rsplit("@", 1)
@@ -346,7 +350,8 @@ def _markdown(res: dict) -> str:
             f"| {preset} | {spc} | {row['sparse']['images_per_s']:.0f} | "
             f"{row['sparse-torch']['images_per_s']:.0f} | "
             f"{row['dense']['images_per_s']:.0f} | {row['torchdiffeq']['images_per_s']:.0f} | "
-            f"{row['speedup_vs_dense']:.1f}× | {row['speedup_vs_torch_ops']:.1f}× |"
+            f"{row['speedup_vs_dense']:.1f}× | {row['speedup_vs_torch_ops']:.1f}× | "
+            f"{row['envelope']['images_per_s']:.0f} |"
         )
     lines += [
         "",

@@ -7,7 +7,9 @@ times less. If the mismatch shrinks with the time scale, it comes from strong lo
 amplitude spread the phase model ignores); what remains is the cells' own error per cycle.
 Per row: the fidelity metrics of ``oscsim validate``, the phase error at every segment end, the
 cell amplitude range, ngspice seconds per sample, and the PNGs (image pairs, phase
-trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``.
+trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``. For a phase model at
+time scale 1 the last column holds the envelope model of the same codes (``oscsim.envelope``:
+each cell's amplitude too) against the same circuit: what the cells' amplitude dynamics explain.
 
     python benchmarks/fidelity.py --model demo --n 64                    # the issue's bar
     python benchmarks/fidelity.py --model demo --n 2 --time-scales 1 2 4  # the loading study
@@ -55,7 +57,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("pixel_mae", "sign_agreement", "phase_error_deg", "boundary_phase_error_deg")
 KEYS += ("tracking_fraction", "pump_threshold_ratio")
 KEYS += ("boundary_amplitude_v", "seconds_per_sample", "processes", "delta0_measured_per_cycle")
-KEYS += ("k_per_siemens_measured",)
+KEYS += ("k_per_siemens_measured", "envelope_model")
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -89,13 +91,23 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _envelope_cell(row: dict[str, Any]) -> str:
+    """The envelope model against the same circuit: sign agreement, MAE; per boundary."""
+    env = row.get("envelope_model")
+    if env is None:
+        return "-"
+    bounds = ", ".join(f"{x:.0f}" for x in env["boundary_phase_error_deg"])
+    return f"{env['sign_agreement']:.3f}, {env['pixel_mae']:.3f}; {bounds}"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results as a markdown table."""
     lines = [
         "| model | variant | without | time scale | k per S | n | sign agreement | pixel MAE "
         "| phase error (deg) | per boundary (deg) | tracking within 20° "
-        "| amplitude min-max at end (V) | s/sample |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| amplitude min-max at end (V) | s/sample "
+        "| envelope model vs circuit: sign, MAE; per boundary (deg) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = ("model", "variant", "without", "time_scale", "n", "seed")
     for r in sorted(
@@ -108,7 +120,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {_fmt(r.get('k_per_siemens_measured'), '.2f')} | {r['n']} "
             f"| {r['sign_agreement']:.3f} | {r['pixel_mae']:.3f} | {r['phase_error_deg']:.1f} "
             f"| {bounds} | {_fmt(r.get('tracking_fraction'), '.2f')} "
-            f"| {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} |"
+            f"| {amp['min']:.2f}-{amp['max']:.2f} | {r['seconds_per_sample']:.0f} "
+            f"| {_envelope_cell(r)} |"
         )
     return "\n".join(lines) + "\n"
 

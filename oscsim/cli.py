@@ -80,9 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     try:
         config = preset(args.preset)
-        noise = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
-        noise = {k: v for k, v in noise.items() if v is not None}
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **noise))
+        model = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
+        model = {k: v for k, v in {**model, "dynamics": args.dynamics}.items() if v is not None}
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model))
         config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise OscsimError(str(exc)) from None
@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--coupling-noise",
         type=float,
         help="train for mismatch: random static relative error per coupling (0)",
+    )
+    p.add_argument(
+        "--dynamics",
+        choices=["phase", "envelope"],
+        help="behavioural model: phase (DESIGN.md) or envelope (amplitudes too: what the "
+        "circuit computes; default: the preset's, phase)",
     )
     p.add_argument(
         "--consistency-weight",

@@ -111,7 +111,33 @@ def segment_drift(
     )
 
 
-def _check_inputs(
+def segment_steps(
+    cycles_per_segment: float, steps_per_segment: int, noise: float
+) -> tuple[int, float]:
+    """(steps, step size in cycles) of one segment; a ValueError names a bad argument."""
+    steps = steps_per_segment
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"steps_per_segment must be a positive integer, got {steps}")
+    if not (math.isfinite(cycles_per_segment) and cycles_per_segment > 0):
+        raise ValueError(f"cycles_per_segment must be positive, got {cycles_per_segment}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    return int(steps), float(cycles_per_segment) / int(steps)
+
+
+def phase_kicks(
+    noise: float, h: float, steps: int, like: Tensor, generator: torch.Generator | None
+) -> Tensor | None:
+    """One segment's phase-noise kicks ``noise·sqrt(h)·ξ``, ``[steps, *like.shape]`` (None
+    without noise), drawn on the generator's device and moved to ``like``'s."""
+    if noise == 0:
+        return None
+    where = generator.device if generator is not None else like.device
+    xi = torch.randn((steps, *like.shape), generator=generator, dtype=like.dtype, device=where)
+    return (noise * math.sqrt(h)) * xi.to(like.device)
+
+
+def check_inputs(
     theta0: Tensor, k: Tensor, delta: Tensor, sigma: Tensor, rho: Tensor | None, n_edges: int
 ) -> None:
     """Raise a ValueError that names the argument whose shape, dtype or device is off."""
@@ -202,33 +228,18 @@ def integrate(
         Final phases ``[B, N]`` (unwrapped), or the trajectory.
     """
     stepper = get_method(method)
-    if (
-        isinstance(steps_per_segment, bool)
-        or int(steps_per_segment) != steps_per_segment
-        or (steps_per_segment < 1)
-    ):
-        raise ValueError(f"steps_per_segment must be a positive integer, got {steps_per_segment}")
-    if not (math.isfinite(cycles_per_segment) and cycles_per_segment > 0):
-        raise ValueError(f"cycles_per_segment must be positive, got {cycles_per_segment}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+    steps, h = segment_steps(cycles_per_segment, steps_per_segment, noise)
     if pattern is None:
         pattern = CouplingPattern(edges, theta0.shape[1])
-    _check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
+    check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
     if pattern.device != theta0.device:
         pattern = pattern.to(theta0.device)
     coeffs = harmonic_coefficients(harmonics)
-    steps, h = int(steps_per_segment), float(cycles_per_segment) / int(steps_per_segment)
 
     theta = theta0.transpose(0, 1).contiguous()
     keep = [theta] if return_trajectory else None
     for s in range(k.shape[0]):
-        kicks = None
-        if noise > 0:
-            shape = (steps, *theta.shape)
-            where = generator.device if generator is not None else theta.device
-            xi = torch.randn(shape, generator=generator, dtype=theta.dtype, device=where)
-            kicks = (noise * math.sqrt(h)) * xi.to(theta.device)
+        kicks = phase_kicks(noise, h, steps, theta, generator)
         f = segment_drift(
             k[s], delta[s], sigma[s], None if rho is None else rho[s], pattern, coeffs
         )

@@ -7,17 +7,21 @@ pixel = (1 − cos θ(T)) / 2 of the visible oscillators, relative to the refere
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import networkx as nx
 import torch
 from torch import Tensor, nn
 
 from .dynamics import harmonic_coefficients, integrate
+from .envelope import Tank, integrate_envelope
 from .graph import edge_index, image_shape, validate_graph, visible_index
 from .quant import CodeFormat, LsqQuantizer
 from .sparse import CouplingPattern
 from .steppers import get_method
+
+DYNAMICS = ("phase", "envelope")
+"""Behavioural models a generator can integrate (``ModelConfig.dynamics``)."""
 
 _KIND = {
     "k": "sign-magnitude",
@@ -49,6 +53,10 @@ class ModelConfig:
     (``oscsim.sensitivity`` measures how much they do). ``coupling_noise`` (relative) does the
     same for the couplings: k·(1 + coupling_noise·ξ) per edge, like resistor mismatch or a
     coupling gain that varies with the cells' amplitudes. Sampling and export never add them.
+    ``dynamics`` is ``"phase"`` (DESIGN.md's phase model, ``oscsim.dynamics``) or
+    ``"envelope"`` (``oscsim.envelope``: each cell's complex amplitude, what the exported
+    circuit computes once banks load their tanks), for a cell with ``tank_q`` and
+    ``tank_loop_gain`` (the ``lc`` cell's by default; the exporter checks they match).
     """
 
     segments: int = 4
@@ -68,8 +76,18 @@ class ModelConfig:
     sigma_limit: float | None = None
     detuning_noise: float = 0.0
     coupling_noise: float = 0.0
+    dynamics: str = "phase"
+    tank_q: float = Tank.q
+    tank_loop_gain: float = Tank.loop_gain
 
     def __post_init__(self) -> None:
+        if self.dynamics not in DYNAMICS:
+            raise ValueError(f"dynamics must be one of {DYNAMICS}, got {self.dynamics!r}")
+        if self.dynamics == "envelope" and self.harmonics is not None:
+            raise ValueError(
+                "envelope dynamics have the banks' own coupling; harmonics must be None"
+            )
+        _ = self.tank  # raises on a bad q or loop gain
         if self.segments < 1 or self.steps_per_segment < 1:
             raise ValueError("segments and steps_per_segment must be positive integers")
         if not self.cycles_per_segment > 0:
@@ -107,6 +125,11 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """JSON-safe dict (tuples become lists)."""
         return asdict(self)
+
+    @property
+    def tank(self) -> Tank:
+        """The cell the envelope dynamics model."""
+        return Tank(self.tank_q, self.tank_loop_gain)
 
 
 def detuned(
@@ -255,23 +278,31 @@ class AISGenerator(nn.Module):
         """Integrate this model's graph and schedule with the given parameter values
         (``effective()``, or e.g. codes × steps in float64 for validation)."""
         cfg = self.config
-        return integrate(
-            theta0,
-            self.edges,
-            params["k"],
-            params["delta"],
-            params["sigma"],
-            cfg.cycles_per_segment,
-            cfg.steps_per_segment,
-            method=cfg.method,
-            harmonics=cfg.harmonics,
-            noise=noise,
-            generator=noise_generator,
-            return_trajectory=return_trajectory,
-            rho=params.get("rho"),
-            pattern=self._pattern,
-            checkpoint=self.checkpoint_segments and self.training,
+        args = (theta0, self.edges, params["k"], params["delta"], params["sigma"])
+        args += (cfg.cycles_per_segment, cfg.steps_per_segment)
+        common = {
+            "method": cfg.method,
+            "noise": noise,
+            "generator": noise_generator,
+            "return_trajectory": return_trajectory,
+            "rho": params.get("rho"),
+            "pattern": self._pattern,
+            "checkpoint": self.checkpoint_segments and self.training,
+        }
+        if cfg.dynamics == "envelope":
+            return integrate_envelope(*args, cfg.tank, **common)
+        return integrate(*args, harmonics=cfg.harmonics, **common)
+
+    def as_envelope(self, tank: Tank | None = None) -> AISGenerator:
+        """A copy with the same parameters (and codes) integrated as an envelope for ``tank``
+        (default: the one in this model's config): what its circuit computes."""
+        tank = tank or self.config.tank
+        config = replace(
+            self.config, dynamics="envelope", tank_q=tank.q, tank_loop_gain=tank.loop_gain
         )
+        twin = AISGenerator(self.graph, config).to(self.edges.device)
+        twin.load_state_dict(self.state_dict())
+        return twin.train(self.training)
 
     def readout(self, theta: Tensor) -> Tensor:
         """Pixels ``(1 − cos θ)/2`` of the visible oscillators, shape ``[..., H, W]``."""

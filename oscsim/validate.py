@@ -15,6 +15,10 @@ phases and an image. Metrics, over all latents:
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
 - ``pump_threshold_ratio``: strongest SHIL strength over the cells' parametric threshold
   ``1/(2Q)``; at 1 or more an unloaded cell's amplitude runs away.
+- ``envelope_model``: for a phase model (at time scale 1), the same metrics for the envelope
+  model of the same codes and cell (``oscsim.envelope``) against the circuit: how much of the
+  mismatch the cells' amplitude dynamics explain. None for an envelope model (it is the
+  behavioural model then).
 
 By default two cell properties are measured first in ngspice and used by the export: the
 free-running frequency offset δ0 (one free cell, ``measure_delta0``), cancelled by the tune
@@ -41,6 +45,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .atomic import atomic_path, check_outputs_free
+from .envelope import Tank
 from .errors import OscsimError
 from .graph import GraphSpec, build_graph
 from .model import AISGenerator, ModelConfig
@@ -342,6 +347,15 @@ def validate(
     bounds_c = np.stack([c.boundary_rad for c in circuit], axis=1)
     dphi_bounds = bounds_c - traj[steps::steps]
     pix_b, pix_c = readout(traj[-1], manifest), readout(final_c, manifest)
+    envelope = None
+    if model.config.dynamics == "phase" and gains.time_scale == 1.0:
+        traj_e = _behaviour(model.as_envelope(Tank.from_cell(cell_obj)), theta0)[0]
+        bounds_e = traj_e[steps::steps]
+        pix_e = readout(bounds_e[-1], manifest)
+        envelope = {
+            **fidelity_metrics(pix_e, pix_c, bounds_c[-1] - bounds_e[-1]),
+            "boundary_phase_error_deg": [rms_deg(d) for d in bounds_c - bounds_e],
+        }
     result = {
         "n": n,
         "variant": variant,
@@ -359,6 +373,7 @@ def validate(
         "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),
         "boundary_amplitude_v": _amplitude_ranges(np.stack([c.amplitude_v for c in circuit])),
         "per_latent": [fidelity_metrics(pix_b[b], pix_c[b], dphi_bounds[-1, b]) for b in range(n)],
+        "envelope_model": envelope,
         "model_config": model.config.to_dict(),
         "versions": versions(),
         "files": [],

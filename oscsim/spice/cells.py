@@ -16,8 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
+from oscsim.envelope import Tank
 from oscsim.spice.format import spice_float
 
 CELLS_DIR = Path(__file__).resolve().parent / "subckt"
@@ -181,17 +180,11 @@ class LcCell:
     def steady_amplitude_v(self) -> float:
         """Free-running differential amplitude, V, from the describing function of the tanh pair.
 
-        Solves ``A = r_loss i_tail F1(A / v_lin)`` by bisection, with ``F1(a)`` the fundamental
-        of ``tanh(a cos phi)``; harmonics and coupling loads are neglected.
+        Solves ``A = r_loss i_tail F1(A / v_lin)`` (``oscsim.envelope.Tank.free_u``), with
+        ``F1(a)`` the fundamental of ``tanh(a cos phi)``; harmonics and coupling loads are
+        neglected.
         """
-        phi = (np.arange(512) + 0.5) * (np.pi / 512)
-        scale = self.r_loss_ohm * self.i_tail_a
-        lo, hi = 1e-9, scale * 4.0 / np.pi
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            f1 = 2.0 * np.mean(np.tanh(mid / self.v_lin_v * np.cos(phi)) * np.cos(phi))
-            lo, hi = (mid, hi) if scale * f1 > mid else (lo, mid)
-        return 0.5 * (lo + hi)
+        return Tank.from_cell(self).free_u * self.v_lin_v
 
     def initial_state(self, theta_rad: float, tune_v: float = 0.0) -> CellState:
         """State that starts the cell at phase ``theta_rad`` with its steady amplitude.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oscsim.envelope import Tank
 from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.spice.cells import CELLS, Cbank4Cell, LcCell, RefclkCell, ShilCell
@@ -199,6 +200,7 @@ def plan_circuit(
         )
     base = get_cell(cell)
     gains = gains or CircuitGains.first_order(base)
+    _check_envelope(model, base, gains)
     steps = {name: step / gains.time_scale for name, step in model.steps().items()}
     codes = {
         name: c.detach().cpu().numpy().astype(np.int64) for name, c in model.to_codes().items()
@@ -229,6 +231,28 @@ def plan_circuit(
     )
     _check_codes(plan)
     return plan
+
+
+def _check_envelope(model: AISGenerator, cell: LcCell, gains: CircuitGains) -> None:
+    """Raise OscsimError if an envelope model would be built as a circuit it was not trained
+    for: another tank, or its trajectory slowed down (the tank's rates do not scale)."""
+    if model.config.dynamics != "envelope":
+        return
+    trained, built = model.config.tank, Tank.from_cell(cell)
+    if not (
+        math.isclose(trained.q, built.q, rel_tol=1e-6)
+        and math.isclose(trained.loop_gain, built.loop_gain, rel_tol=1e-6)
+    ):
+        raise OscsimError(
+            f"this envelope model was trained for a tank with Q = {trained.q:g} and loop gain "
+            f"{trained.loop_gain:.4g}; the cell has Q = {built.q:g} and loop "
+            f"gain {built.loop_gain:.4g}: export with the matching cell or retrain"
+        )
+    if gains.time_scale != 1.0:
+        raise OscsimError(
+            f"an envelope model is its circuit at time scale 1 (its tanks' rates do not slow "
+            f"down with the banks'); got time_scale {gains.time_scale:g}"
+        )
 
 
 def _check_codes(plan: CircuitPlan) -> None:

@@ -1,0 +1,296 @@
+"""Complex-envelope dynamics: what the exported circuit computes, amplitudes included.
+
+The phase model (``oscsim.dynamics``) assumes that every cell keeps its free-running amplitude.
+The circuit does not: a coupling bank loads both of its tanks, and a cell whose banks are
+frustrated loses amplitude, which scales every coupling it sends. Averaging each ``lc`` cell's
+tank equation over one cycle (the describing function of its tanh pair) gives, for the
+differential amplitude z_i = A_i / A_ss normalised to the free amplitude A_ss and time t in
+reference cycles, inside segment s:
+
+    dz_i/dt = π/Q · (L · n(u* |z_i|) − 1) · z_i       tank loss against the pair's gain
+              + 2π i δ_i z_i                          tune capacitance
+              + 2π σ_i conj(z_i)                      2·f_ref pump (parametric)
+              + 2π Σ_j (k_ij z_j − |k_ij| z_i)        banks: pull towards ±z_j, load z_i
+              + 2π (ρ_i − |ρ_i| z_i)                  bank to the reference clock (amplitude A_ss)
+
+with θ_i = arg z_i. n is the tanh pair's describing function normalised to n(0) = 1, L the
+small-signal loop gain ``i_tail · r_loss / v_lin`` and u* = A_ss / v_lin the free amplitude in
+units of the pair's linear range (L · n(u*) = 1). A cell whose banks all disagree with its
+neighbours carries 2·Q·Σ|k| tank conductances of extra loss; when that is ≪ 1 the amplitudes
+stay at 1 and θ follows the phase model (tested), otherwise the two part ways, and ngspice
+follows this one (``oscsim.validate`` reports both against the circuit).
+
+Shapes follow ``oscsim.dynamics``: phases ``(batch, n_osc)`` in and out; internally the state
+is ``[n_osc, 2·batch]`` (real parts, then imaginary parts): one sparse product per stage couples
+both, with an analytic backward like the phase model's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint as _checkpoint
+
+from .dynamics import check_inputs, phase_kicks, segment_steps
+from .sparse import CouplingPattern, sparse_mm
+from .steppers import ExplicitRK, get_method
+
+TWO_PI = 2.0 * math.pi
+_TABLE_POINTS = 16384  # linear interpolation: n within ~2e-7
+_TABLE_U_MAX = 64.0  # beyond: the hard-limit asymptote 4 / (π u)
+_EPS = 1e-12  # keeps |z| differentiable at z = 0
+
+
+def describing_function(u: np.ndarray, points: int = 256) -> np.ndarray:
+    """n(u): fundamental of tanh(u cos φ) over u, normalised so that n(0) = 1 (float64).
+
+    The trapezoid rule on a periodic integrand converges geometrically, so 256 points are exact
+    to machine precision for the u this module tabulates.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    phi = (np.arange(points) + 0.5) * (TWO_PI / points)
+    fundamental = np.tanh(np.multiply.outer(u, np.cos(phi))) @ np.cos(phi) * (2.0 / points)
+    small = np.abs(u) < 1e-6
+    return np.where(small, 1.0 - u**2 / 4.0, fundamental / np.where(small, 1.0, u))
+
+
+@dataclass(frozen=True)
+class Tank:
+    """The oscillator cell as the envelope model sees it.
+
+    Attributes:
+        q: tank quality factor.
+        loop_gain: small-signal loop gain ``i_tail · r_loss / v_lin`` (must exceed 1 to start).
+
+    The defaults are the ``lc`` cell's (``Tank.from_cell(LcCell())``).
+    """
+
+    q: float = 10.0
+    loop_gain: float = 0.5e-3 * 10.0 / (TWO_PI * 1e9 * 1e-12) / 0.2
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.q) and self.q > 0):
+            raise ValueError(f"Tank.q must be a positive number, got {self.q}")
+        if not (math.isfinite(self.loop_gain) and self.loop_gain > 1.0):
+            raise ValueError(
+                f"Tank.loop_gain must exceed 1 (a cell below that does not oscillate), "
+                f"got {self.loop_gain}"
+            )
+
+    @classmethod
+    def from_cell(cls, cell: object) -> Tank:
+        """The tank of an ``oscsim.spice.cells.LcCell`` (anything with q, i_tail_a,
+        r_loss_ohm and v_lin_v)."""
+        return cls(float(cell.q), float(cell.i_tail_a * cell.r_loss_ohm / cell.v_lin_v))
+
+    @cached_property
+    def free_u(self) -> float:
+        """u* = A_ss / v_lin: where the pair's gain meets the tank's loss (bisection)."""
+        lo, hi = 0.0, 4.0 * self.loop_gain / math.pi  # n(u) < 4 / (π u) for u > 0
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if self.loop_gain * describing_function(mid) > 1.0 else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    @cached_property
+    def _table(self) -> np.ndarray:
+        """Rows (n(u_m), n(u_m+1) − n(u_m)) on an even grid u_m in [0, _TABLE_U_MAX]."""
+        n = describing_function(np.linspace(0.0, _TABLE_U_MAX, _TABLE_POINTS + 1))
+        return np.stack([n[:-1], np.diff(n)], axis=1)
+
+    def _table_on(self, like: Tensor) -> Tensor:
+        """The table as a tensor of ``like``'s dtype and device (converted once)."""
+        key = (like.dtype, like.device)
+        cache = self.__dict__.setdefault("_tables", {})
+        if key not in cache:
+            cache[key] = torch.as_tensor(self._table, dtype=like.dtype, device=like.device)
+        return cache[key]
+
+    def gain_rate(self, amplitude: Tensor) -> Tensor:
+        """π/Q · (L · n(u* · |z|) − 1) per cycle, for normalised amplitudes |z| (any shape).
+
+        n is interpolated linearly in a float64 table (one row gather; differentiable in |z|),
+        and follows the hard-limit asymptote 4 / (π u) beyond it.
+        """
+        du = _TABLE_U_MAX / _TABLE_POINTS
+        pos = (amplitude * (self.free_u / du)).clamp(max=_TABLE_POINTS - 1e-6)
+        floor = pos.detach().floor()
+        rows = F.embedding(floor.long(), self._table_on(amplitude))
+        n = torch.addcmul(rows[..., 0], pos - floor, rows[..., 1])
+        u = amplitude * self.free_u
+        n = torch.where(u >= _TABLE_U_MAX, 4.0 / (math.pi * u.clamp(min=_TABLE_U_MAX)), n)
+        return (math.pi / self.q) * (self.loop_gain * n - 1.0)
+
+
+class _Coupling(torch.autograd.Function):
+    """K @ state for the symmetric sparse K of edge values k, with the analytic backward
+    (K is symmetric: grad_state = K @ grad; grad_k_e = Σ_b grad_i·state_j + grad_j·state_i)."""
+
+    @staticmethod
+    def forward(ctx, k: Tensor, state: Tensor, mat: Tensor, edges: Tensor) -> Tensor:
+        ctx.save_for_backward(state)
+        ctx.mat, ctx.edges = mat, edges
+        return sparse_mm(mat, state)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        (state,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_state = sparse_mm(ctx.mat, grad) if ctx.needs_input_grad[1] else None
+        grad_k = None
+        if ctx.needs_input_grad[0]:
+            i, j = ctx.edges
+            grad_k = (grad[i] * state[j] + grad[j] * state[i]).sum(dim=1)
+        return grad_k, grad_state, None, None
+
+
+@dataclass(frozen=True)
+class EnvelopeDrift:
+    """dz/dt inside one segment, callable on the state ``[N, 2B]`` (real parts, then imaginary
+    parts, side by side so that one sparse product couples both); rates times 2π."""
+
+    tank: Tank
+    k: Tensor  # [E]
+    mat: Tensor  # CSR K of k
+    edges: Tensor  # [2, E]
+    load: Tensor  # [N, 1]: Σ|k| + |ρ| of each cell
+    delta: Tensor  # [N, 1]
+    sigma: Tensor  # [N, 1]
+    rho: Tensor | None  # [N, 1]
+
+    def __call__(self, state: Tensor) -> Tensor:
+        b = state.shape[1] // 2
+        x, y = state[:, :b], state[:, b:]
+        own = self.tank.gain_rate(torch.sqrt(x * x + y * y + _EPS)) - self.load
+        pulled = _Coupling.apply(self.k, state, self.mat, self.edges)
+        dx = (own + self.sigma) * x - self.delta * y + pulled[:, :b]
+        dy = (own - self.sigma) * y + self.delta * x + pulled[:, b:]
+        if self.rho is not None:
+            dx = dx + self.rho
+        return torch.cat([dx, dy], dim=1)
+
+
+def segment_envelope_drift(
+    tank: Tank,
+    pattern: CouplingPattern,
+    k: Tensor,
+    delta: Tensor,
+    sigma: Tensor,
+    rho: Tensor | None,
+) -> EnvelopeDrift:
+    """The envelope's velocity inside one segment (k: ``[E]``; delta, sigma, rho: ``[N]``)."""
+    k2 = TWO_PI * k
+    i, j = pattern.edges
+    load = torch.zeros(pattern.n_osc, dtype=k.dtype, device=k.device)
+    load = load.index_add(0, i, k2.abs()).index_add(0, j, k2.abs())
+    rho2 = None if rho is None else TWO_PI * rho[:, None]
+    if rho2 is not None:
+        load = load + rho2[:, 0].abs()
+    column = {"delta": TWO_PI * delta[:, None], "sigma": TWO_PI * sigma[:, None]}
+    return EnvelopeDrift(
+        tank, k2, pattern.matrix(k2), pattern.edges, load[:, None], rho=rho2, **column
+    )
+
+
+def _rollout(
+    state: Tensor,
+    f: EnvelopeDrift,
+    stepper: ExplicitRK,
+    h: float,
+    n_steps: int,
+    kicks: Tensor | None,
+    keep: list[Tensor] | None,
+) -> Tensor:
+    """Take ``n_steps`` steps; rotate every z by the pre-drawn phase kick ``kicks[n]`` after
+    step n (phase noise, as in the phase model)."""
+    for n in range(n_steps):
+        state = stepper.step(f, state, h)
+        if kicks is not None:
+            b = state.shape[1] // 2
+            c, s = torch.cos(kicks[n]), torch.sin(kicks[n])
+            x, y = state[:, :b], state[:, b:]
+            state = torch.cat([c * x - s * y, s * x + c * y], dim=1)
+        if keep is not None:
+            keep.append(state)
+    return state
+
+
+def _polar(states: Tensor) -> tuple[Tensor, Tensor]:
+    """(arg z, |z|) of states ``[..., N, 2B]``, each ``[..., N, B]``."""
+    b = states.shape[-1] // 2
+    x, y = states[..., :b], states[..., b:]
+    return torch.atan2(y, x), torch.sqrt(x * x + y * y)
+
+
+def _unwrapped(angle: Tensor, theta0: Tensor) -> Tensor:
+    """Angles ``[T, N, B]`` (angle 0 at ``theta0``) unwrapped along T."""
+    step = torch.diff(angle, dim=0)
+    step = torch.remainder(step + math.pi, TWO_PI) - math.pi
+    start = theta0.transpose(0, 1)[None]
+    return torch.cat([start, start + torch.cumsum(step, dim=0)])
+
+
+def integrate_envelope(
+    theta0: Tensor,
+    edges: Tensor,
+    k: Tensor,
+    delta: Tensor,
+    sigma: Tensor,
+    cycles_per_segment: float,
+    steps_per_segment: int,
+    tank: Tank | None = None,
+    method: str | ExplicitRK = "rk4",
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    return_trajectory: bool = False,
+    *,
+    rho: Tensor | None = None,
+    pattern: CouplingPattern | None = None,
+    checkpoint: bool = False,
+    return_amplitude: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Integrate the envelope dynamics over S piecewise-constant segments from free amplitude.
+
+    Arguments as ``oscsim.dynamics.integrate`` (every rate per reference cycle), plus ``tank``
+    (default ``Tank()``, the ``lc`` cell) and ``return_amplitude``: also return |z| (amplitude
+    over the free amplitude), shaped like the phases.
+
+    Returns:
+        Final phases ``[B, N]`` (arg z, in (−π, π]) or the trajectory ``[S·steps + 1, B, N]``
+        (unwrapped along time from ``theta0``), and with ``return_amplitude`` the amplitudes.
+    """
+    tank = tank or Tank()
+    stepper = get_method(method)
+    steps, h = segment_steps(cycles_per_segment, steps_per_segment, noise)
+    if pattern is None:
+        pattern = CouplingPattern(edges, theta0.shape[1])
+    check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
+    if pattern.device != theta0.device:
+        pattern = pattern.to(theta0.device)
+    theta = theta0.transpose(0, 1)
+    state = torch.cat([torch.cos(theta), torch.sin(theta)], dim=1).contiguous()
+    keep = [state] if return_trajectory else None
+    for s in range(k.shape[0]):
+        kicks = phase_kicks(noise, h, steps, theta, generator)
+        f = segment_envelope_drift(
+            tank, pattern, k[s], delta[s], sigma[s], None if rho is None else rho[s]
+        )
+        if checkpoint and keep is None and torch.is_grad_enabled():
+            state = _checkpoint(
+                _rollout, state, f, stepper, h, steps, kicks, None, use_reentrant=False
+            )
+        else:
+            state = _rollout(state, f, stepper, h, steps, kicks, keep)
+    if keep is not None:
+        angle, amplitude = _polar(torch.stack(keep))
+        phases, amplitude = _unwrapped(angle, theta0).transpose(1, 2), amplitude.transpose(1, 2)
+    else:
+        angle, amplitude = _polar(state)
+        phases, amplitude = angle.transpose(0, 1), amplitude.transpose(0, 1)
+    return (phases, amplitude) if return_amplitude else phases
