@@ -347,7 +347,7 @@ def validate(
     bounds_c = np.stack([c.boundary_rad for c in circuit], axis=1)
     dphi_bounds = bounds_c - traj[steps::steps]
     pix_b, pix_c = readout(traj[-1], manifest), readout(final_c, manifest)
-    envelope = None
+    envelope, traj_e = None, None
     if model.config.dynamics == "phase" and gains.time_scale == 1.0:
         traj_e = _behaviour(model.as_envelope(Tank.from_cell(cell_obj)), theta0)[0]
         bounds_e = traj_e[steps::steps]
@@ -380,7 +380,14 @@ def validate(
     }
     if out_dir is not None:
         result["files"] = _write_outputs(
-            Path(out_dir), pix_b, pix_c, traj, traj_cycles, latents[0], manifest
+            Path(out_dir),
+            pix_b,
+            pix_c,
+            traj,
+            traj_cycles,
+            latents[0],
+            manifest,
+            None if traj_e is None else traj_e[:, 0],
         )
     return result
 
@@ -407,15 +414,17 @@ def _write_outputs(
     traj_cycles: np.ndarray,
     first: LatentCircuit,
     manifest: dict,
+    envelope: np.ndarray | None = None,
 ) -> list[str]:
-    """Images as ``.npy`` and the three PNGs; returns the file names."""
+    """Images as ``.npy`` and the three PNGs (``envelope``: latent 0's envelope-model
+    trajectory, for a phase model); returns the file names."""
     for name, images in (("behavioural.npy", pix_b), ("circuit.npy", pix_c)):
         with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, images.astype(np.float32))
     save_figure(_pairs_figure(pix_b, pix_c), out_dir / "pairs.png")
     model_cycle_hz = float(manifest["f_ref_hz"]) / float(manifest["gains"]["time_scale"])
     save_figure(
-        _trajectory_figure(traj[:, 0], traj_cycles, first.phases, model_cycle_hz),
+        _trajectory_figure(traj[:, 0], traj_cycles, first.phases, model_cycle_hz, envelope),
         out_dir / "trajectories.png",
     )
     if first.waveforms is not None:
@@ -440,16 +449,24 @@ def _pairs_figure(pix_b: np.ndarray, pix_c: np.ndarray, limit: int = 8) -> Figur
 
 
 def _trajectory_figure(
-    traj: np.ndarray, traj_cycles: np.ndarray, circuit: CircuitPhases, model_cycle_hz: float
+    traj: np.ndarray,
+    traj_cycles: np.ndarray,
+    circuit: CircuitPhases,
+    model_cycle_hz: float,
+    envelope: np.ndarray | None = None,
 ) -> Figure:
-    """Phase over time of a few oscillators of latent 0: model (lines) and circuit (dots).
+    """Phase over time of latent 0's oscillators that end farthest from the circuit: model
+    (lines), its envelope (dashed, for a phase model) and circuit (dots).
 
     Time is in model cycles: circuit seconds times ``model_cycle_hz`` (f_ref / time_scale).
     """
     fig = Figure(figsize=(7.0, 3.6))
     ax = fig.add_subplot()
-    for i in range(min(_PLOT_OSCILLATORS, traj.shape[1])):
+    off = np.abs(wrap(traj[-1] - circuit.trajectory_rad[-1]))
+    for i in np.argsort(-off, kind="stable")[:_PLOT_OSCILLATORS]:
         (line,) = ax.plot(traj_cycles, np.degrees(traj[:, i]), label=f"oscillator {i}")
+        if envelope is not None:
+            ax.plot(traj_cycles, np.degrees(envelope[:, i]), "--", color=line.get_color(), lw=1)
         circuit_rad = circuit.trajectory_rad[:, i]
         circuit_rad = circuit_rad + 2 * np.pi * np.round(
             (traj[0, i] - circuit_rad[0]) / (2 * np.pi)
@@ -463,7 +480,11 @@ def _trajectory_figure(
         )
     ax.set_xlabel("time (model cycles)")
     ax.set_ylabel("phase (deg)")
-    ax.set_title("latent 0: behaviour (lines) and circuit (dots)", fontsize=9)
+    dashed = ", envelope model (dashed)" if envelope is not None else ""
+    ax.set_title(
+        f"latent 0, the oscillators farthest off: behaviour (lines){dashed}, circuit (dots)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
     return fig
 
