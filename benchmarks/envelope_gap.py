@@ -58,8 +58,10 @@ def measure(source: str, n: int, seed: int, data_dir: str | None) -> dict[str, A
     params = {k: v.float() for k, v in model.hardware_params().items()}
     theta0 = model.latent(n, torch.Generator().manual_seed(seed)).float()
     own, own_s = render(model, theta0, params, f"{source} own")
-    twin = model if model.config.dynamics == "envelope" else model.as_envelope()
-    env, env_s = render(twin, theta0, params, f"{source} envelope")
+    if model.config.dynamics == "envelope":  # its own rendering is the envelope
+        env, env_s = own, own_s
+    else:
+        env, env_s = render(model.as_envelope(), theta0, params, f"{source} envelope")
     scores = {
         name: evaluate(images, dataset, "test", data_dir)
         for name, images in (("own", own), ("envelope", env))

@@ -88,6 +88,10 @@ MODELS: dict[str, Variant] = {
     "ais-4bit": Variant("time-varying (S = 4), hidden, 4-bit: the headline model"),
     "ais-4bit-nohidden": Variant("ais-4bit without hidden oscillators", graph={"hidden_stride": 0}),
     "ais-4bit-static": Variant("ais-4bit with S = 1", static=True),
+    "ais-4bit-envelope": Variant(
+        "ais-4bit trained as its circuit computes it (envelope model, oscsim.envelope)",
+        model={"dynamics": "envelope"},
+    ),
     "ais-2bit": Variant("ais-4bit at 2 bits", model={"bits": 2}),
     "ais-3bit": Variant("ais-4bit at 3 bits", model={"bits": 3}),
     "ais-6bit": Variant("ais-4bit at 6 bits", model={"bits": 6}),
