@@ -19,8 +19,6 @@ Writes ``benchmarks/results/cell_loading.{json,md,png}``.
 from __future__ import annotations
 
 import argparse
-import math
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,59 +29,11 @@ from oscsim.errors import OscsimError
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.plots import save_figure
+from oscsim.spice.calibrate import measure_load
 from oscsim.spice.cells import LcCell
-from oscsim.spice.format import spice_float
-from oscsim.spice.phase import demodulate
-from oscsim.spice.run import run_netlist
 from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SETTLE = 16  # cycles before the frequency fit: the amplitude settles in a few tank time constants
-STOPPED = 0.01  # below this fraction of its free amplitude a cell has stopped: no frequency
-
-
-def loaded_cell_netlist(cell: LcCell, load: float, cycles: int, netlist_dir: Path) -> str:
-    """One free-running cell with ``load`` tank conductances across its tank (differential
-    resistor ``2 r_loss / load``: each side sees ``load / r_loss`` to the virtual ground)."""
-    nodes = {"p": "p", "n": "n", "tune": "0", "inj": "0", "vdd": "vdd", "vss": "0"}
-    start = cell.initial_state(0.0)
-    lines = [
-        f"lc cell with {load:g} tank conductances of load",
-        cell.subckt.include_line(netlist_dir),
-        f"Vdd vdd 0 dc {spice_float(cell.vdd_v)}",
-        cell.subckt.instance("o", nodes, {**cell.spice_params(), **start.params}),
-    ]
-    if load > 0:
-        lines.append(f"Rload p n {spice_float(2.0 * cell.r_loss_ohm / load)}")
-    step, stop = spice_float(0.01 / cell.f_ref_hz), spice_float(cycles / cell.f_ref_hz)
-    lines += [
-        ".ic " + " ".join(start.ic_terms(nodes)),
-        f".tran {step} {stop} 0 {step} uic",  # max step T/100
-        ".save v(p) v(n)",
-        ".end",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def measure_load(cell: LcCell, load: float, cycles: int = 48, timeout_s: float = 120.0) -> dict:
-    """Frequency offset (fraction of f_ref per cycle; None once the load has stopped the cell)
-    and amplitude (V) of one loaded cell."""
-    with tempfile.TemporaryDirectory(prefix="oscsim-load-") as tmp:
-        raw = run_netlist(loaded_cell_netlist(cell, load, cycles, Path(tmp)), timeout_s, tmp)
-    t_cycles = np.arange(SETTLE, cycles + 1)
-    amp, phase = demodulate(
-        raw.time, raw["v(p)"] - raw["v(n)"], t_cycles / cell.f_ref_hz, cell.f_ref_hz, 1
-    )
-    if amp[-1, 0] < STOPPED * cell.steady_amplitude_v():
-        stopped = {"delta_per_cycle": None, "deg_per_cycle": None, "amplitude_v": float(amp[-1, 0])}
-        return {"load": load, **stopped}
-    slope = np.polyfit(t_cycles, np.unwrap(phase[:, 0]), 1)[0]
-    return {
-        "load": load,
-        "delta_per_cycle": float(slope / (2.0 * math.pi)),
-        "deg_per_cycle": math.degrees(float(slope)),
-        "amplitude_v": float(amp[-1, 0]),
-    }
 
 
 def model_loads(model: AISGenerator) -> np.ndarray:

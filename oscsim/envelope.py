@@ -8,17 +8,19 @@ differential amplitude z_i = A_i / A_ss normalised to the free amplitude A_ss an
 reference cycles, inside segment s:
 
     dz_i/dt = π/Q · (L · n(u* |z_i|) − 1) · z_i       tank loss against the pair's gain
-              + 2π i δ_i z_i                          tune capacitance
+              + 2π i (δ_i + δ_c(|z_i|)) z_i           tune capacitance; the cell's own offset
               + 2π σ_i conj(z_i)                      2·f_ref pump (parametric)
               + 2π Σ_j (k_ij z_j − |k_ij| z_i)        banks: pull towards ±z_j, load z_i
               + 2π (ρ_i − |ρ_i| z_i)                  bank to the reference clock (amplitude A_ss)
 
-with θ_i = arg z_i. n is the tanh pair's describing function normalised to n(0) = 1, L the
-small-signal loop gain ``i_tail · r_loss / v_lin`` and u* = A_ss / v_lin the free amplitude in
-units of the pair's linear range (L · n(u*) = 1). A cell whose banks all disagree with its
-neighbours carries 2·Q·Σ|k| tank conductances of extra loss; when that is ≪ 1 the amplitudes
-stay at 1 and θ follows the phase model (tested), otherwise the two part ways, and ngspice
-follows this one (``oscsim.validate`` reports both against the circuit).
+with θ_i = arg z_i. δ_c is the cell's measured frequency offset against its free-running one
+(which the tune bias cancels) as its amplitude moves (``Tank.offsets``; zero unless measured:
+the tanks' harmonics shift the frequency). n is the tanh pair's describing function normalised
+to n(0) = 1, L the small-signal loop gain ``i_tail · r_loss / v_lin`` and u* = A_ss / v_lin the
+free amplitude in units of the pair's linear range (L · n(u*) = 1). A cell whose banks all
+disagree with its neighbours carries 2·Q·Σ|k| tank conductances of extra loss; when that is ≪ 1
+the amplitudes stay at 1 and θ follows the phase model (tested), otherwise the two part ways,
+and ngspice follows this one (``oscsim.validate`` reports both against the circuit).
 
 Shapes follow ``oscsim.dynamics``: phases ``(batch, n_osc)`` in and out; internally the state
 is ``[n_osc, 2·batch]`` (real parts, then imaginary parts): one sparse product per stage couples
@@ -27,6 +29,7 @@ both, with an analytic backward like the phase model's.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -67,12 +70,18 @@ class Tank:
     Attributes:
         q: tank quality factor.
         loop_gain: small-signal loop gain ``i_tail · r_loss / v_lin`` (must exceed 1 to start).
+        offsets: the cell's frequency offset per cycle against its free-running one (which the
+            tune bias cancels) as its amplitude changes: pairs (|z|, offset), |z| increasing,
+            interpolated linearly and held beyond the ends; measured in ngspice by
+            ``oscsim.spice.calibrate.measure_offsets``. Empty: none (the averaged tank has
+            none; the real one has, from its harmonics).
 
     The defaults are the ``lc`` cell's (``Tank.from_cell(LcCell())``).
     """
 
     q: float = 10.0
     loop_gain: float = 0.5e-3 * 10.0 / (TWO_PI * 1e9 * 1e-12) / 0.2
+    offsets: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.q) and self.q > 0):
@@ -82,12 +91,25 @@ class Tank:
                 f"Tank.loop_gain must exceed 1 (a cell below that does not oscillate), "
                 f"got {self.loop_gain}"
             )
+        pairs = tuple((float(a), float(d)) for a, d in self.offsets)
+        amps = [a for a, _ in pairs]
+        if pairs and (
+            not all(math.isfinite(v) for pair in pairs for v in pair)
+            or amps[0] < 0
+            or any(b <= a for a, b in itertools.pairwise(amps))
+        ):
+            raise ValueError(
+                "Tank.offsets must be finite (amplitude, offset) pairs with amplitudes >= 0 "
+                f"and increasing, got {self.offsets!r}"
+            )
+        object.__setattr__(self, "offsets", pairs)
 
     @classmethod
-    def from_cell(cls, cell: object) -> Tank:
+    def from_cell(cls, cell: object, offsets: tuple[tuple[float, float], ...] = ()) -> Tank:
         """The tank of an ``oscsim.spice.cells.LcCell`` (anything with q, i_tail_a,
-        r_loss_ohm and v_lin_v)."""
-        return cls(float(cell.q), float(cell.i_tail_a * cell.r_loss_ohm / cell.v_lin_v))
+        r_loss_ohm and v_lin_v), with measured ``offsets`` if given."""
+        gain = float(cell.i_tail_a * cell.r_loss_ohm / cell.v_lin_v)
+        return cls(float(cell.q), gain, offsets)
 
     @cached_property
     def free_u(self) -> float:
@@ -100,9 +122,15 @@ class Tank:
 
     @cached_property
     def _table(self) -> np.ndarray:
-        """Rows (n(u_m), n(u_m+1) − n(u_m)) on an even grid u_m in [0, _TABLE_U_MAX]."""
-        n = describing_function(np.linspace(0.0, _TABLE_U_MAX, _TABLE_POINTS + 1))
-        return np.stack([n[:-1], np.diff(n)], axis=1)
+        """Rows (n, Δn, offset, Δoffset) on an even grid u_m in [0, _TABLE_U_MAX]: each value
+        at u_m and its step to u_m+1 (the offsets as functions of |z| = u / u*)."""
+        u = np.linspace(0.0, _TABLE_U_MAX, _TABLE_POINTS + 1)
+        n = describing_function(u)
+        off = np.zeros_like(u)
+        if self.offsets:
+            amps, values = zip(*self.offsets, strict=True)
+            off = np.interp(u / self.free_u, amps, values)
+        return np.stack([n[:-1], np.diff(n), off[:-1], np.diff(off)], axis=1)
 
     def _table_on(self, like: Tensor) -> Tensor:
         """The table as a tensor of ``like``'s dtype and device (converted once)."""
@@ -112,20 +140,26 @@ class Tank:
             cache[key] = torch.as_tensor(self._table, dtype=like.dtype, device=like.device)
         return cache[key]
 
-    def gain_rate(self, amplitude: Tensor) -> Tensor:
-        """π/Q · (L · n(u* · |z|) − 1) per cycle, for normalised amplitudes |z| (any shape).
+    def rates(self, amplitude: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Per cycle, for normalised amplitudes |z| (any shape): the net gain
+        π/Q · (L · n(u* · |z|) − 1) and the turning rate 2π · offset(|z|) (None without
+        offsets).
 
-        n is interpolated linearly in a float64 table (one row gather; differentiable in |z|),
-        and follows the hard-limit asymptote 4 / (π u) beyond it.
+        Both are interpolated linearly in one float64 table (one row gather; differentiable
+        in |z|); n follows the hard-limit asymptote 4 / (π u) beyond it.
         """
         du = _TABLE_U_MAX / _TABLE_POINTS
         pos = (amplitude * (self.free_u / du)).clamp(max=_TABLE_POINTS - 1e-6)
         floor = pos.detach().floor()
+        frac = pos - floor
         rows = F.embedding(floor.long(), self._table_on(amplitude))
-        n = torch.addcmul(rows[..., 0], pos - floor, rows[..., 1])
+        n = torch.addcmul(rows[..., 0], frac, rows[..., 1])
         u = amplitude * self.free_u
         n = torch.where(u >= _TABLE_U_MAX, 4.0 / (math.pi * u.clamp(min=_TABLE_U_MAX)), n)
-        return (math.pi / self.q) * (self.loop_gain * n - 1.0)
+        gain = (math.pi / self.q) * (self.loop_gain * n - 1.0)
+        if not self.offsets:
+            return gain, None
+        return gain, TWO_PI * torch.addcmul(rows[..., 2], frac, rows[..., 3])
 
 
 class _Coupling(torch.autograd.Function):
@@ -167,10 +201,12 @@ class EnvelopeDrift:
     def __call__(self, state: Tensor) -> Tensor:
         b = state.shape[1] // 2
         x, y = state[:, :b], state[:, b:]
-        own = self.tank.gain_rate(torch.sqrt(x * x + y * y + _EPS)) - self.load
+        own, turn = self.tank.rates(torch.sqrt(x * x + y * y + _EPS))
+        own = own - self.load
+        rot = self.delta if turn is None else self.delta + turn
         pulled = _Coupling.apply(self.k, state, self.mat, self.edges)
-        dx = (own + self.sigma) * x - self.delta * y + pulled[:, :b]
-        dy = (own - self.sigma) * y + self.delta * x + pulled[:, b:]
+        dx = (own + self.sigma) * x - rot * y + pulled[:, :b]
+        dy = (own - self.sigma) * y + rot * x + pulled[:, b:]
         if self.rho is not None:
             dx = dx + self.rho
         return torch.cat([dx, dy], dim=1)

@@ -20,6 +20,12 @@ from .quant import CodeFormat, LsqQuantizer
 from .sparse import CouplingPattern
 from .steppers import get_method
 
+
+def _lists(value: object) -> object:
+    """Tuples (nested too) as lists, as JSON gives them back."""
+    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
 DYNAMICS = ("phase", "envelope")
 """Behavioural models a generator can integrate (``ModelConfig.dynamics``)."""
 
@@ -56,7 +62,8 @@ class ModelConfig:
     ``dynamics`` is ``"phase"`` (DESIGN.md's phase model, ``oscsim.dynamics``) or
     ``"envelope"`` (``oscsim.envelope``: each cell's complex amplitude, what the exported
     circuit computes once banks load their tanks), for a cell with ``tank_q`` and
-    ``tank_loop_gain`` (the ``lc`` cell's by default; the exporter checks they match).
+    ``tank_loop_gain`` (the ``lc`` cell's by default; the exporter checks they match) and the
+    cell's measured ``tank_offsets`` (``Tank.offsets``; none by default).
     """
 
     segments: int = 4
@@ -79,6 +86,7 @@ class ModelConfig:
     dynamics: str = "phase"
     tank_q: float = Tank.q
     tank_loop_gain: float = Tank.loop_gain
+    tank_offsets: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.dynamics not in DYNAMICS:
@@ -87,7 +95,8 @@ class ModelConfig:
             raise ValueError(
                 "envelope dynamics have the banks' own coupling; harmonics must be None"
             )
-        _ = self.tank  # raises on a bad q or loop gain
+        # raises on a bad q, loop gain or offsets; offsets as tuples of floats
+        object.__setattr__(self, "tank_offsets", self.tank.offsets)
         if self.segments < 1 or self.steps_per_segment < 1:
             raise ValueError("segments and steps_per_segment must be positive integers")
         if not self.cycles_per_segment > 0:
@@ -124,12 +133,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """JSON-safe dict (tuples become lists)."""
-        return asdict(self)
+        return asdict(self, dict_factory=lambda items: {k: _lists(v) for k, v in items})
 
     @property
     def tank(self) -> Tank:
         """The cell the envelope dynamics model."""
-        return Tank(self.tank_q, self.tank_loop_gain)
+        return Tank(self.tank_q, self.tank_loop_gain, self.tank_offsets)
 
 
 def detuned(
@@ -298,7 +307,11 @@ class AISGenerator(nn.Module):
         (default: the one in this model's config): what its circuit computes."""
         tank = tank or self.config.tank
         config = replace(
-            self.config, dynamics="envelope", tank_q=tank.q, tank_loop_gain=tank.loop_gain
+            self.config,
+            dynamics="envelope",
+            tank_q=tank.q,
+            tank_loop_gain=tank.loop_gain,
+            tank_offsets=tank.offsets,
         )
         twin = AISGenerator(self.graph, config).to(self.edges.device)
         twin.load_state_dict(self.state_dict())

@@ -15,10 +15,12 @@ phases and an image. Metrics, over all latents:
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
 - ``pump_threshold_ratio``: strongest SHIL strength over the cells' parametric threshold
   ``1/(2Q)``; at 1 or more an unloaded cell's amplitude runs away.
-- ``envelope_model``: for a phase model (at time scale 1), the same metrics for the envelope
-  model of the same codes and cell (``oscsim.envelope``) against the circuit: how much of the
-  mismatch the cells' amplitude dynamics explain. None for an envelope model (it is the
-  behavioural model then).
+- ``envelope_model``: at time scale 1, the same metrics for the envelope model of the same
+  codes and cell (``oscsim.envelope``) against the circuit, with the cell's frequency offset
+  against its amplitude measured in ngspice (``cell_offsets_measured``,
+  ``oscsim.spice.calibrate.measure_offsets``) when the gains are measured too: how much of the
+  mismatch the cells' amplitude dynamics explain. None where it would be the model itself (an
+  envelope model with the same cell and offsets).
 
 By default two cell properties are measured first in ngspice and used by the export: the
 free-running frequency offset δ0 (one free cell, ``measure_delta0``), cancelled by the tune
@@ -50,6 +52,7 @@ from .errors import OscsimError
 from .graph import GraphSpec, build_graph
 from .model import AISGenerator, ModelConfig
 from .plots import save_figure
+from .spice.calibrate import measure_offsets
 from .spice.cells import LcCell
 from .spice.export import export_model
 from .spice.phase import wrap
@@ -321,11 +324,12 @@ def validate(
         check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists", CIRCUIT_DIR), force)
         shutil.rmtree(store, ignore_errors=True)
     cell_obj = get_cell(cell)
-    measured: dict[str, float | None] = {"delta0": None, "k_per_siemens": None}
+    measured: dict[str, object] = {"delta0": None, "k_per_siemens": None, "offsets": ()}
     if gains is None:
         measured = {
             "delta0": measure_delta0(cell_obj),
             "k_per_siemens": measure_k_per_siemens(cell_obj),
+            "offsets": measure_offsets(cell_obj) if time_scale == 1.0 else (),
         }
         first = CircuitGains.first_order(cell_obj, measured["delta0"], time_scale)
         gains = dataclasses.replace(first, k_per_siemens=measured["k_per_siemens"])
@@ -348,8 +352,9 @@ def validate(
     dphi_bounds = bounds_c - traj[steps::steps]
     pix_b, pix_c = readout(traj[-1], manifest), readout(final_c, manifest)
     envelope, traj_e = None, None
-    if model.config.dynamics == "phase" and gains.time_scale == 1.0:
-        traj_e = _behaviour(model.as_envelope(Tank.from_cell(cell_obj)), theta0)[0]
+    tank = Tank.from_cell(cell_obj, measured["offsets"])
+    if gains.time_scale == 1.0 and (model.config.dynamics == "phase" or tank != model.config.tank):
+        traj_e = _behaviour(model.as_envelope(tank), theta0)[0]
         bounds_e = traj_e[steps::steps]
         pix_e = readout(bounds_e[-1], manifest)
         envelope = {
@@ -368,6 +373,7 @@ def validate(
         "simulated_now": simulated,
         "delta0_measured_per_cycle": measured["delta0"],
         "k_per_siemens_measured": measured["k_per_siemens"],
+        "cell_offsets_measured": [list(pair) for pair in measured["offsets"]] or None,
         "gains": manifest["gains"],
         "pump_threshold_ratio": manifest["elements"]["pump_threshold_ratio"],
         "mean_amplitude_v": float(np.mean([c.amplitude_v[-1].mean() for c in circuit])),

@@ -136,7 +136,7 @@ def test_pumped_cell_amplitude_and_locking_follow_the_closed_forms() -> None:
         return_amplitude=True,
     )
     assert abs(phase.item()) < 1e-6
-    gain = tank.gain_rate(amp[0]).item()
+    gain = tank.rates(amp[0])[0].item()
     assert gain == pytest.approx(-2 * math.pi * sigma_v, abs=1e-6)
     assert amp.item() > 1.1  # the pump raises the amplitude (ngspice: A0 / (1 − σ/σ_th) roughly)
 
@@ -218,3 +218,31 @@ def test_export_refuses_an_envelope_model_on_another_tank_or_time_scale() -> Non
     slow = CircuitGains.first_order(LcCell(), time_scale=2.0)
     with pytest.raises(OscsimError, match="time scale 1"):
         plan_circuit(model, gains=slow)
+
+
+def test_measured_offsets_turn_a_cell_at_its_amplitudes_rate() -> None:
+    """A free cell sits at |z| = 1, so it turns at offset(1); a table that is flat at c turns it
+    at 2π·c per cycle, one that is zero at 1 not at all."""
+    theta0 = torch.tensor([[0.4]], dtype=F64)
+    no_edges = torch.zeros(2, 0, dtype=torch.long)
+    zeros = torch.zeros(1, 1, dtype=F64)
+
+    def final(offsets) -> float:
+        out = integrate_envelope(
+            theta0,
+            no_edges,
+            torch.zeros(1, 0, dtype=F64),
+            zeros,
+            zeros,
+            10.0,
+            40,
+            Tank(offsets=offsets),
+        )
+        return out.item()
+
+    assert final(((0.0, 1e-3), (2.0, 1e-3))) == pytest.approx(0.4 + 2 * math.pi * 1e-2, abs=1e-9)
+    # the table's grid (|z| steps of 8e-4) smooths the knot at 1: 1e-5 rad over 10 cycles
+    assert final(((0.5, 5e-4), (1.0, 0.0))) == pytest.approx(0.4, abs=3e-5)
+    assert Tank(offsets=[[0.5, 1e-4], [1, 0]]).offsets == ((0.5, 1e-4), (1.0, 0.0))
+    with pytest.raises(ValueError, match="amplitudes >= 0 and increasing"):
+        Tank(offsets=((1.0, 0.0), (0.5, 1e-4)))

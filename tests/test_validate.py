@@ -126,10 +126,18 @@ def test_an_envelope_model_agrees_with_its_circuit(tmp_path: Path) -> None:
         build_graph(GraphSpec((3, 3))), dataclasses.replace(config, dynamics="envelope"), seed=1
     )
     result = validate(model, n=4, seed=0, processes=2)
-    print(f"\nenvelope model against its circuit: {result['phase_error_deg']:.2f} deg")
-    assert result["envelope_model"] is None
-    assert result["sign_agreement"] == 1.0
-    assert result["phase_error_deg"] < 5.0
+    calibrated = result["envelope_model"]  # with the cell's offset against amplitude measured
+    print(
+        f"\nenvelope model against its circuit: {result['phase_error_deg']:.2f} deg; with the "
+        f"cell's measured offsets {calibrated['phase_error_deg']:.2f} deg"
+    )
+    assert result["sign_agreement"] == 1.0 and calibrated["sign_agreement"] == 1.0
+    assert result["phase_error_deg"] < 5.0 and calibrated["phase_error_deg"] < 5.0
+    amplitudes, offsets = zip(*result["cell_offsets_measured"], strict=True)
+    assert amplitudes[-1] == 1.0 and offsets[-1] == 0.0  # relative to the free cell
+    assert 2e-4 < max(map(abs, offsets)) < 2e-3  # a few 1e-4 per cycle: ngspice's harmonics
+    plain = validate(model, n=4, seed=0, processes=2, gains=CircuitGains.first_order(LcCell()))
+    assert plain["envelope_model"] is None  # it would be the model itself
 
 
 @needs_ngspice
