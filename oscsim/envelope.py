@@ -225,12 +225,15 @@ def segment_envelope_drift(
     i, j = pattern.edges
     load = torch.zeros(pattern.n_osc, dtype=k.dtype, device=k.device)
     load = load.index_add(0, i, k2.abs()).index_add(0, j, k2.abs())
-    rho2 = None if rho is None else TWO_PI * rho[:, None]
-    if rho2 is not None:
-        load = load + rho2[:, 0].abs()
-    column = {"delta": TWO_PI * delta[:, None], "sigma": TWO_PI * sigma[:, None]}
+    if rho is not None:
+        load = load + TWO_PI * rho.abs()
+
+    def column(t: Tensor | None) -> Tensor | None:
+        return None if t is None else TWO_PI * t[:, None]
+
+    mat = pattern.matrix(k2)
     return EnvelopeDrift(
-        tank, k2, pattern.matrix(k2), pattern.edges, load[:, None], rho=rho2, **column
+        tank, k2, mat, pattern.edges, load[:, None], column(delta), column(sigma), column(rho)
     )
 
 
