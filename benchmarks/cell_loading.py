@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from oscsim.atomic import write_json, write_text
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.plots import save_figure
@@ -115,7 +115,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except OscsimError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_script(main)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from oscsim.atomic import read_results, write_json, write_text
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.spice.export import export_model
@@ -163,7 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except OscsimError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_script(main)

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from oscsim.atomic import write_json, write_text
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, run_script
 from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
@@ -130,7 +130,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except OscsimError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_script(main)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from oscsim.atomic import atomic_path, read_results, write_json, write_text
 from oscsim.data import load_dataset
 from oscsim.digital import DigitalConfig, load_digital
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, run_script
 from oscsim.graph import get_spec
 from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
@@ -407,7 +407,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except OscsimError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_script(main)
