@@ -125,8 +125,12 @@ def sampling(preset: str, steps: int, batch: int, device: str, repeats: int) -> 
             out[name] = {"s_per_batch": sec, "images_per_s": batch / sec, "max_abs_diff": err}
     envelope = model.as_envelope()
     with torch.no_grad():
+        fused, ref = envelope.phases(theta0), without_kernels(lambda: envelope.phases(theta0))()
+        err = (torch.remainder(fused - ref + math.pi, TWO_PI) - math.pi).abs().max().item()
         sec = best_of(lambda: envelope.phases(theta0), repeats)
-    out["envelope"] = {"s_per_batch": sec, "images_per_s": batch / sec}
+        torch_sec = best_of(without_kernels(lambda: envelope.phases(theta0)), repeats)
+    out["envelope"] = {"s_per_batch": sec, "images_per_s": batch / sec, "max_abs_diff": err}
+    out["envelope-torch"] = {"s_per_batch": torch_sec, "images_per_s": batch / torch_sec}
     out["speedup_vs_dense"] = out["dense"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     out["speedup_vs_torchdiffeq"] = out["torchdiffeq"]["s_per_batch"] / out["sparse"]["s_per_batch"]
     out["speedup_vs_torch_ops"] = out["sparse-torch"]["s_per_batch"] / out["sparse"]["s_per_batch"]
@@ -152,23 +156,34 @@ def saved_bytes(model: AISGenerator, theta0: Tensor, checkpoint: bool) -> int:
 
 
 def generator_step(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
-    """Seconds of a generator forward+backward with and without segment checkpointing."""
+    """Seconds of a generator forward+backward with and without segment checkpointing, and
+    of the same model as an envelope (checkpointed, as training runs it), each also without
+    the fused kernels."""
     model = _model(preset, steps, device)
     theta0 = model.latent(batch, torch.Generator().manual_seed(0))
     out = {}
     for ckpt in (False, True):
-
-        def step(ckpt: bool = ckpt) -> None:
-            model.train()
-            model.checkpoint_segments = ckpt
-            model(theta0).mean().backward()
-            model.zero_grad()
-
+        step = _backward_pass(model, theta0, ckpt)
         key = "checkpointed" if ckpt else "stored"
         out[key] = {"s": best_of(step, repeats), "saved_bytes": saved_bytes(model, theta0, ckpt)}
         if not ckpt:
             out["stored_torch_ops"] = {"s": best_of(without_kernels(step), repeats)}
+    step = _backward_pass(model.as_envelope(), theta0, True)
+    out["envelope"] = {"s": best_of(step, repeats)}
+    out["envelope_torch_ops"] = {"s": best_of(without_kernels(step), repeats)}
     return out
+
+
+def _backward_pass(model: AISGenerator, theta0: Tensor, ckpt: bool) -> Callable[[], None]:
+    """One training-mode forward+backward of ``model`` on ``theta0``."""
+
+    def step() -> None:
+        model.train()
+        model.checkpoint_segments = ckpt
+        model(theta0).mean().backward()
+        model.zero_grad()
+
+    return step
 
 
 def scaling(sizes: list[int], batch: int, device: str, repeats: int, dense_max: int) -> list:
@@ -258,10 +273,12 @@ def train_iteration(preset: str, steps: int, batch: int, device: str, repeats: i
     config = train_preset("demo" if preset == "demo" else "mnist", batch=batch)
     config = replace(config, model=replace(config.model, steps_per_segment=steps))
     step = iteration_fn(config, device=device)
+    envelope = replace(config, model=replace(config.model, dynamics="envelope"))
     critic_s = best_of(critic_steps(config, device), repeats)
     return {
         "s": best_of(step, repeats),
         "torch_ops_s": best_of(without_kernels(step), repeats),
+        "envelope_s": best_of(iteration_fn(envelope, device=device), repeats),
         "critic_steps_s": critic_s,
         **critic_bound(config, device, repeats, critic_s),
     }
@@ -341,8 +358,9 @@ def _markdown(res: dict) -> str:
         f"Fused CPU kernels: {res['kernels']}.",
         "",
         "| preset | steps/cycle | sparse img/s | same, torch ops | dense img/s | "
-        "torchdiffeq img/s | speedup vs dense | vs torch ops | envelope model img/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "torchdiffeq img/s | speedup vs dense | vs torch ops | envelope model img/s | "
+        "same, torch ops |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in res["sampling"].items():
         preset, spc = key.rsplit("@", 1)
@@ -351,21 +369,25 @@ def _markdown(res: dict) -> str:
             f"{row['sparse-torch']['images_per_s']:.0f} | "
             f"{row['dense']['images_per_s']:.0f} | {row['torchdiffeq']['images_per_s']:.0f} | "
             f"{row['speedup_vs_dense']:.1f}× | {row['speedup_vs_torch_ops']:.1f}× | "
-            f"{row['envelope']['images_per_s']:.0f} |"
+            f"{row['envelope']['images_per_s']:.0f} | "
+            f"{row['envelope-torch']['images_per_s']:.0f} |"
         )
     lines += [
         "",
-        "| preset | steps/cycle | generator fwd+bwd s | same, torch ops | WGAN-GP iteration s | "
-        "same, torch ops | of which critic steps s | critic GFLOP | critic floor s at "
-        "matmul peak | critic GFLOP/s (peak) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| preset | steps/cycle | generator fwd+bwd s | same, torch ops | envelope fwd+bwd s "
+        "(checkpointed) | same, torch ops | WGAN-GP iteration s | same, torch ops | envelope "
+        "iteration s | of which critic steps s | critic GFLOP | critic floor s at matmul peak "
+        "| critic GFLOP/s (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, it in res["train_iter"].items():
         preset, spc = key.rsplit("@", 1)
         gen = res["generator_step"][key]
         lines.append(
             f"| {preset} | {spc} | {gen['stored']['s']:.3f} | {gen['stored_torch_ops']['s']:.3f} "
-            f"| {it['s']:.2f} | {it['torch_ops_s']:.2f} | {it['critic_steps_s']:.2f} "
+            f"| {gen['envelope']['s']:.3f} | {gen['envelope_torch_ops']['s']:.3f} "
+            f"| {it['s']:.2f} | {it['torch_ops_s']:.2f} | {it['envelope_s']:.2f} "
+            f"| {it['critic_steps_s']:.2f} "
             f"| {it['critic_gflop']:.1f} | {it['critic_floor_s']:.2f} "
             f"| {it['critic_achieved_gflop_s']:.0f} ({it['peak_gflop_s']:.0f}) |"
         )

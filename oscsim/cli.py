@@ -17,6 +17,7 @@ from .errors import OscsimError
 
 if TYPE_CHECKING:
     from .model import AISGenerator
+    from .train_config import TrainConfig
 
 
 def _print_json(data: object) -> None:
@@ -86,6 +87,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise OscsimError(str(exc)) from None
+    if args.cell_offsets == "measured":
+        config = _with_measured_cell_offsets(config)
     summary = train(
         config,
         args.out,
@@ -97,6 +100,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     _print_json(summary)
     return 0
+
+
+def _with_measured_cell_offsets(config: TrainConfig) -> TrainConfig:
+    """``config`` whose envelope model carries the ``lc`` cell's frequency offsets against its
+    amplitude, measured in ngspice (``oscsim.spice.calibrate``: 13 short runs)."""
+    from .spice.calibrate import measure_offsets
+    from .spice.cells import LcCell
+
+    if config.model.dynamics != "envelope":
+        raise OscsimError("--cell-offsets measured needs --dynamics envelope")
+    offsets = measure_offsets(LcCell())
+    return dataclasses.replace(
+        config, model=dataclasses.replace(config.model, tank_offsets=offsets)
+    )
 
 
 def _cmd_fid(args: argparse.Namespace) -> int:
@@ -242,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["phase", "envelope"],
         help="behavioural model: phase (DESIGN.md) or envelope (amplitudes too: what the "
         "circuit computes; default: the preset's, phase)",
+    )
+    p.add_argument(
+        "--cell-offsets",
+        choices=["none", "measured"],
+        default="none",
+        help="envelope dynamics: carry the lc cell's frequency offset against its amplitude, "
+        "measured in ngspice before training (about 10 s; default none)",
     )
     p.add_argument(
         "--consistency-weight",

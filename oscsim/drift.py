@@ -212,14 +212,7 @@ class _SineDrift(torch.autograd.Function):
 def _edge_gradient(pattern: CouplingPattern, mat: Tensor, pq: Tensor, x: Tensor) -> Tensor:
     """dL/dk_e = Σ over both stored entries (i, j), (j, i) of (PQ @ Xᵀ)_ij, sampled (SDDMM)."""
     sampled = torch.sparse.sampled_addmm(mat, pq, x.transpose(0, 1), beta=0.0)
-    return _entries_to_edges(pattern, sampled.values())
-
-
-def _entries_to_edges(pattern: CouplingPattern, entries: Tensor) -> Tensor:
-    """Per-edge sums of a gradient given per stored (CSR-ordered) entry of the symmetric K."""
-    per_entry = torch.empty_like(entries)
-    per_entry[pattern.perm] = entries
-    return per_entry[: pattern.n_edges] + per_entry[pattern.n_edges :]
+    return pattern.edge_sums(sampled.values())
 
 
 def _fused_sine_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -229,7 +222,7 @@ def _fused_sine_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
     grad_theta, entries, grad_delta, grad_sigma, grad_rho = kernels.sine_drift_backward(
         g.contiguous(), x, y, ctx.mat, sigma, rho, needs
     )
-    grad_k = None if entries is None else _entries_to_edges(ctx.pattern, entries)
+    grad_k = None if entries is None else ctx.pattern.edge_sums(entries)
     return grad_theta, grad_k, grad_delta, grad_sigma, grad_rho, None, None
 
 

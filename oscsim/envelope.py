@@ -24,7 +24,9 @@ and ngspice follows this one (``oscsim.validate`` reports both against the circu
 
 Shapes follow ``oscsim.dynamics``: phases ``(batch, n_osc)`` in and out; internally the state
 is ``[n_osc, 2·batch]`` (real parts, then imaginary parts): one sparse product per stage couples
-both, with an analytic backward like the phase model's.
+both. On the CPU the velocity is one autograd node in fused C++ kernels (``oscsim.kernels``,
+with an analytic backward), and no-grad rollouts take whole RK steps there; elsewhere it runs as
+torch ops with an analytic backward for the sparse product.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from . import kernels
 from .dynamics import check_inputs, phase_kicks, segment_steps
 from .sparse import CouplingPattern, sparse_mm
 from .steppers import ExplicitRK, get_method
@@ -123,14 +126,16 @@ class Tank:
     @cached_property
     def _table(self) -> np.ndarray:
         """Rows (n, Δn, offset, Δoffset) on an even grid u_m in [0, _TABLE_U_MAX]: each value
-        at u_m and its step to u_m+1 (the offsets as functions of |z| = u / u*)."""
+        at u_m and its step to u_m+1 (the offsets as functions of |z| = u / u*); the last row,
+        at _TABLE_U_MAX, has steps 0 (positions are clamped to it)."""
         u = np.linspace(0.0, _TABLE_U_MAX, _TABLE_POINTS + 1)
         n = describing_function(u)
         off = np.zeros_like(u)
         if self.offsets:
             amps, values = zip(*self.offsets, strict=True)
             off = np.interp(u / self.free_u, amps, values)
-        return np.stack([n[:-1], np.diff(n), off[:-1], np.diff(off)], axis=1)
+        steps = [np.append(np.diff(v), 0.0) for v in (n, off)]
+        return np.stack([n, steps[0], off, steps[1]], axis=1)
 
     def _table_on(self, like: Tensor) -> Tensor:
         """The table as a tensor of ``like``'s dtype and device (converted once)."""
@@ -138,6 +143,19 @@ class Tank:
         cache = self.__dict__.setdefault("_tables", {})
         if key not in cache:
             cache[key] = torch.as_tensor(self._table, dtype=like.dtype, device=like.device)
+        return cache[key]
+
+    def kernel_arrays(self, like: Tensor) -> kernels.TankArrays:
+        """The table and constants of ``rates`` as the fused kernels read them (cached)."""
+        key = (like.dtype, like.device)
+        cache = self.__dict__.setdefault("_kernel_arrays", {})
+        if key not in cache:
+            du = _TABLE_U_MAX / _TABLE_POINTS
+            params = (self.free_u / du, _TABLE_POINTS, self.free_u, _TABLE_U_MAX)
+            params += (math.pi / self.q, self.loop_gain)
+            cache[key] = kernels.TankArrays(
+                self._table_on(like), torch.tensor(params, dtype=torch.float64)
+            )
         return cache[key]
 
     def rates(self, amplitude: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -149,7 +167,7 @@ class Tank:
         in |z|); n follows the hard-limit asymptote 4 / (π u) beyond it.
         """
         du = _TABLE_U_MAX / _TABLE_POINTS
-        pos = (amplitude * (self.free_u / du)).clamp(max=_TABLE_POINTS - 1e-6)
+        pos = (amplitude * (self.free_u / du)).clamp(max=_TABLE_POINTS)
         floor = pos.detach().floor()
         frac = pos - floor
         rows = F.embedding(floor.long(), self._table_on(amplitude))
@@ -184,6 +202,38 @@ class _Coupling(torch.autograd.Function):
         return grad_k, grad_state, None, None
 
 
+class _FusedEnvelope(torch.autograd.Function):
+    """``EnvelopeDrift`` as one node in the fused CPU kernels: the forward pass saves only its
+    input state; the backward pass recomputes the rates and runs one sparse product for dL/dz
+    and one sampled one for dL/dk."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        state: Tensor,
+        k: Tensor,
+        load: Tensor,
+        delta: Tensor,
+        sigma: Tensor,
+        rho: Tensor | None,
+        f: EnvelopeDrift,
+    ) -> Tensor:
+        state = state.detach().contiguous()
+        ctx.save_for_backward(state)
+        ctx.f = f
+        return kernels.envelope_drift_forward(state, f.kernel_segment)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        (state,) = ctx.saved_tensors
+        needs = tuple(ctx.needs_input_grad[:6])  # False for rho = None
+        grads = kernels.envelope_drift_backward(g.contiguous(), state, ctx.f.kernel_segment, needs)
+        grad_state, entries, *columns = grads
+        grad_k = None if entries is None else ctx.f.pattern.edge_sums(entries)
+        columns = [None if t is None else t[:, None] for t in columns]
+        return (grad_state, grad_k, *columns, None)
+
+
 @dataclass(frozen=True)
 class EnvelopeDrift:
     """dz/dt inside one segment, callable on the state ``[N, 2B]`` (real parts, then imaginary
@@ -192,24 +242,48 @@ class EnvelopeDrift:
     tank: Tank
     k: Tensor  # [E]
     mat: Tensor  # CSR K of k
-    edges: Tensor  # [2, E]
+    pattern: CouplingPattern
     load: Tensor  # [N, 1]: Σ|k| + |ρ| of each cell
     delta: Tensor  # [N, 1]
     sigma: Tensor  # [N, 1]
     rho: Tensor | None  # [N, 1]
 
     def __call__(self, state: Tensor) -> Tensor:
+        if kernels.supports(state, self.mat):
+            return _FusedEnvelope.apply(state, self.k, *self.columns, self)
         b = state.shape[1] // 2
         x, y = state[:, :b], state[:, b:]
         own, turn = self.tank.rates(torch.sqrt(x * x + y * y + _EPS))
         own = own - self.load
         rot = self.delta if turn is None else self.delta + turn
-        pulled = _Coupling.apply(self.k, state, self.mat, self.edges)
+        pulled = _Coupling.apply(self.k, state, self.mat, self.pattern.edges)
         dx = (own + self.sigma) * x - rot * y + pulled[:, :b]
         dy = (own - self.sigma) * y + rot * x + pulled[:, b:]
         if self.rho is not None:
             dx = dx + self.rho
         return torch.cat([dx, dy], dim=1)
+
+    @cached_property
+    def kernel_segment(self) -> kernels.EnvelopeSegment:
+        """This segment's parameters as the fused kernels read them (built once)."""
+        flat = [None if t is None else t.detach().reshape(-1).contiguous() for t in self.columns]
+        tank = self.tank.kernel_arrays(self.load)
+        return kernels.EnvelopeSegment(self.mat, tank, *flat)
+
+    @property
+    def columns(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """(load, delta, sigma, rho), each ``[N, 1]`` (rho may be None)."""
+        return self.load, self.delta, self.sigma, self.rho
+
+    def fused_stepper(self, state: Tensor, stepper: ExplicitRK) -> kernels.EnvelopeRKStepper | None:
+        """Whole RK steps in the fused CPU kernels, where they apply (no autograd)."""
+        if torch.is_grad_enabled() or not kernels.supports(state, self.mat):
+            return None
+        return kernels.EnvelopeRKStepper(stepper.a, stepper.b, state)
+
+    def step_in_place(self, fused: kernels.EnvelopeRKStepper, state: Tensor, h: float) -> None:
+        """One step of ``fused`` on ``state`` under this segment's parameters."""
+        fused.step(state, h, self.kernel_segment)
 
 
 def segment_envelope_drift(
@@ -233,7 +307,7 @@ def segment_envelope_drift(
 
     mat = pattern.matrix(k2)
     return EnvelopeDrift(
-        tank, k2, mat, pattern.edges, load[:, None], column(delta), column(sigma), column(rho)
+        tank, k2, mat, pattern, load[:, None], column(delta), column(sigma), column(rho)
     )
 
 
@@ -247,16 +321,26 @@ def _rollout(
     keep: list[Tensor] | None,
 ) -> Tensor:
     """Take ``n_steps`` steps; rotate every z by the pre-drawn phase kick ``kicks[n]`` after
-    step n (phase noise, as in the phase model)."""
+    step n (phase noise, as in the phase model).
+
+    Without autograd the steps run whole in the fused CPU kernels where they apply, in place
+    on a copy of ``state`` (the caller's tensor is never changed).
+    """
+    fused = f.fused_stepper(state, stepper)
+    if fused is not None:
+        state = state.clone()
     for n in range(n_steps):
-        state = stepper.step(f, state, h)
+        if fused is not None:
+            f.step_in_place(fused, state, h)
+        else:
+            state = stepper.step(f, state, h)
         if kicks is not None:
             b = state.shape[1] // 2
             c, s = torch.cos(kicks[n]), torch.sin(kicks[n])
             x, y = state[:, :b], state[:, b:]
             state = torch.cat([c * x - s * y, s * x + c * y], dim=1)
         if keep is not None:
-            keep.append(state)
+            keep.append(state if fused is None else state.clone())
     return state
 
 

@@ -65,6 +65,13 @@ class CouplingPattern:
         """Device of the index tensors."""
         return self.col.device
 
+    def edge_sums(self, entries: Tensor) -> Tensor:
+        """Per-edge sums ``[E]`` of values given per stored (CSR-ordered) entry ``[2E]``: the
+        gradient of an edge value from the gradients of its two entries (i, j) and (j, i)."""
+        per_entry = torch.empty_like(entries)
+        per_entry[self.perm] = entries
+        return per_entry[: self.n_edges] + per_entry[self.n_edges :]
+
     def matrix(self, k: Tensor) -> Tensor:
         """The CSR coupling matrix for edge values ``k`` of shape ``[E]`` (not differentiable)."""
         values = torch.cat([k, k]).detach()[self.perm]

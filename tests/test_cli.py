@@ -10,7 +10,7 @@ import pytest
 from oscsim.cli import main
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
-from oscsim.modelfile import save_model
+from oscsim.modelfile import load_model, save_model
 
 
 def test_help_lists_subcommands(capsys) -> None:
@@ -162,3 +162,20 @@ def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
     assert log["config"]["model"]["detuning_noise"] == 0.001
     assert log["config"]["model"]["coupling_noise"] == 0.02
     assert len(log["history"]["consistency"]) == 1
+
+
+@pytest.mark.ngspice
+def test_train_an_envelope_model_with_the_cells_measured_offsets(tmp_path, capsys) -> None:
+    argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]
+    argv += ["--threads", "1", "--quiet", "--cell-offsets", "measured"]
+    assert main(argv) == 2
+    assert "--cell-offsets measured needs --dynamics envelope" in capsys.readouterr().err
+    assert main([*argv, "--dynamics", "envelope"]) == 0
+    offsets = json.loads((tmp_path / "run" / "train_log.json").read_text())["config"]["model"][
+        "tank_offsets"
+    ]
+    amplitudes = [a for a, _ in offsets]
+    assert len(offsets) >= 8 and amplitudes == sorted(amplitudes)
+    assert max(abs(d) for _, d in offsets) > 1e-5  # the cell's offset moves with its amplitude
+    model = load_model(tmp_path / "run" / "model.pt").model
+    assert model.config.tank.offsets == tuple(map(tuple, offsets))

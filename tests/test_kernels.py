@@ -1,4 +1,5 @@
-"""The fused C++ CPU kernels of the sine drift against the plain torch path they replace."""
+"""The fused C++ CPU kernels (sine drift, envelope drift) against the plain torch paths they
+replace."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from oscsim import kernels
 from oscsim.drift import SINE, drift
 from oscsim.dynamics import integrate
+from oscsim.envelope import Tank, integrate_envelope, segment_envelope_drift
 from oscsim.sparse import CouplingPattern
 
 F64 = torch.float64
@@ -49,11 +51,15 @@ def test_kernels_build_on_this_machine() -> None:
 def test_float64_values_and_gradients_equal_the_torch_path(with_rho: bool) -> None:
     theta, k, delta, sigma, rho, pattern = _problem(F64)
     rho = rho if with_rho else None
-    fast, fast_grads = _drift_and_grads(theta, k, delta, sigma, rho, pattern, True)
-    ref, ref_grads = _drift_and_grads(theta, k, delta, sigma, rho, pattern, False)
-    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-13)
-    names = ("theta", "k", "delta", "sigma", "rho")
-    for name, got, want in zip(names, fast_grads, ref_grads, strict=True):
+    fast = _drift_and_grads(theta, k, delta, sigma, rho, pattern, True)
+    ref = _drift_and_grads(theta, k, delta, sigma, rho, pattern, False)
+    _assert_equal_to_float64_rounding(fast, ref, ("theta", "k", "delta", "sigma", "rho"))
+
+
+def _assert_equal_to_float64_rounding(fast, ref, names: tuple[str, ...]) -> None:
+    """(values, gradients) of the kernels equal the torch path's within float64 rounding."""
+    torch.testing.assert_close(fast[0], ref[0], rtol=0, atol=1e-13)
+    for name, got, want in zip(names, fast[1], ref[1], strict=True):
         if want is None:
             assert got is None
             continue
@@ -185,3 +191,90 @@ def test_no_grad_rollout_in_whole_fused_steps_equals_the_torch_path(method: str)
     torch.testing.assert_close(one, ref[:1], rtol=0, atol=1e-12)
     torch.testing.assert_close(noisy, ref_noisy, rtol=0, atol=1e-12)
     assert traj.shape == (31, 3, 30) and torch.equal(traj[-1], fused)
+
+
+OFFSETS = ((0.2, 1e-3), (0.6, -2e-4), (1.0, 0.0), (1.3, 3e-4))
+
+
+def _envelope_and_grads(tank: Tank, dtype: torch.dtype, with_rho: bool, use_kernels: bool):
+    """Envelope velocity of random states (some amplitudes past the table's end, where n
+    follows the hard-limit asymptote, some near 0) and the gradients of a fixed weighting."""
+    _, k, delta, sigma, rho, pattern = _problem(F64, n=40, e=90, b=6)
+    g = torch.Generator().manual_seed(3)
+    state = torch.randn(40, 12, generator=g, dtype=F64) * torch.rand(40, 1, generator=g) * 2
+    state[0, :3] *= 40.0  # |z| · u* beyond the table
+    state[1, :2] *= 1e-4
+    leaves = [t.to(dtype).clone().requires_grad_() for t in (state, 0.05 * k, delta, sigma)]
+    leaves.append(rho.to(dtype).clone().requires_grad_() if with_rho else None)
+    f = segment_envelope_drift(tank, pattern, *leaves[1:])
+    w = torch.randn(state.shape, generator=torch.Generator().manual_seed(5), dtype=F64).to(dtype)
+    if use_kernels:
+        out = f(leaves[0])
+    else:
+        with kernels.disabled():
+            out = f(leaves[0])
+    (out * w).sum().backward()
+    return out.detach(), [None if t is None else t.grad for t in leaves]
+
+
+@pytest.mark.parametrize("offsets", [(), OFFSETS], ids=["no-offsets", "offsets"])
+@pytest.mark.parametrize("with_rho", [True, False])
+def test_envelope_velocity_and_gradients_equal_the_torch_path(offsets, with_rho: bool) -> None:
+    tank = Tank(offsets=offsets)
+    fast = _envelope_and_grads(tank, F64, with_rho, True)
+    ref = _envelope_and_grads(tank, F64, with_rho, False)
+    _assert_equal_to_float64_rounding(fast, ref, ("z", "k", "delta", "sigma", "rho"))
+
+
+def test_envelope_float32_is_as_accurate_as_the_torch_path() -> None:
+    tank = Tank(offsets=OFFSETS)
+    exact, exact_grads = _envelope_and_grads(tank, F64, True, True)
+    for use in (True, False):
+        out, grads = _envelope_and_grads(tank, torch.float32, True, use)
+        assert (out.double() - exact).abs().max() < 2e-5 * exact.abs().max()
+        for got, want in zip(grads, exact_grads, strict=True):
+            assert (got.double() - want).abs().max() < 2e-5 * want.abs().max()
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun", "euler"])
+def test_no_grad_envelope_rollout_in_whole_fused_steps_equals_the_torch_path(method) -> None:
+    theta, k, delta, sigma, rho, pattern = _problem(F64, n=30, e=70, b=3)
+    s, tank = 3, Tank(offsets=OFFSETS)
+    params = (0.05 * k.repeat(s, 1), 0.1 * delta.repeat(s, 1), 0.1 * sigma.repeat(s, 1))
+    theta0 = theta.T.contiguous()
+    kwargs = {"method": method, "rho": 0.1 * rho.repeat(s, 1), "pattern": pattern}
+
+    def run(**extra):
+        return integrate_envelope(
+            theta0, pattern.edges, *params, 2.0, 10, tank, return_amplitude=True,
+            **kwargs, **extra,
+        )  # fmt: skip
+
+    def noisy():
+        return run(noise=0.1, generator=torch.Generator().manual_seed(1))
+
+    before = theta0.clone()
+    with torch.no_grad():
+        fused, traj, kicked = run(), run(return_trajectory=True), noisy()
+        with kernels.disabled():
+            ref, ref_traj, ref_kicked = run(), run(return_trajectory=True), noisy()
+    assert torch.equal(theta0, before)
+    for got, want in ((fused, ref), (traj, ref_traj), (kicked, ref_kicked)):
+        for a, b in zip(got, want, strict=True):  # phases, amplitudes
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert traj[0].shape == (31, 3, 30)
+
+
+def test_envelope_results_do_not_depend_on_the_thread_count() -> None:
+    tank = Tank(offsets=OFFSETS)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(_envelope_and_grads(tank, torch.float32, True, True))
+    finally:
+        torch.set_num_threads(before)
+    (out1, grads1), (out2, grads2) = results
+    assert torch.equal(out1, out2)
+    assert all(torch.equal(a, b) for a, b in zip(grads1, grads2, strict=True))

@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "csr_rk.h"
+
 namespace {
 
 // sin and cos, branch-free so the loop over the batch vectorises: reduction by π/2 (Cody–Waite,
@@ -59,54 +61,43 @@ inline void sincos_row(const T* theta, T* s, T* c, int64_t b) {
   for (int64_t k = 0; k < b; ++k) sincos_one(theta[k], s[k], c[k]);
 }
 
-// acc[0:w] = Σ_p val[p] · src[col[p]·w : col[p]·w + w] over row i's stored entries.
+// The sine drift of one stage as an rk_step policy: prepare writes row i's [sin|cos] into x,
+// velocity its sparse sums K @ [sin|cos] into acc and its phase velocity into out.
 template <typename T>
-inline void row_product(const int32_t* crow, const int32_t* col, const T* val, const T* src,
-                        int64_t i, int64_t w, T* acc) {
-  for (int64_t k = 0; k < w; ++k) acc[k] = T(0);
-  for (int64_t p = crow[i]; p < crow[i + 1]; ++p) {
-    const T v = val[p];
-    const T* xj = src + static_cast<int64_t>(col[p]) * w;
-#pragma omp simd
-    for (int64_t k = 0; k < w; ++k) acc[k] += v * xj[k];
-  }
-}
+struct SineStage {
+  static constexpr bool kPrepare = true;
+  int64_t b;
+  const int32_t *crow, *col;
+  const T *val, *delta, *sigma, *rho;
+  T *x, *acc;  // [N, 2B] each
 
-// out[p] = pq_i · x_j over row i's stored entries (i, j): dL/dK_ij, a sampled dense product.
-template <typename T>
-__attribute__((noinline)) void row_dots(const int32_t* __restrict crow,
-                                        const int32_t* __restrict col, const T* __restrict pqi,
-                                        const T* __restrict x, int64_t i, int64_t w,
-                                        T* __restrict out) {
-  for (int64_t p = crow[i]; p < crow[i + 1]; ++p) {
-    const T* __restrict xj = x + static_cast<int64_t>(col[p]) * w;
-    T dot = 0;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t k = 0; k < w; ++k) dot += pqi[k] * xj[k];
-    out[p] = dot;
+  [[gnu::always_inline]] void prepare(const T* in, int64_t i) const {
+    sincos_row<T>(in + i * b, x + i * 2 * b, x + i * 2 * b + b, b);
   }
-}
+
+  [[gnu::always_inline]] void velocity(const T*, int64_t i, T* o) const {
+    const int64_t w = 2 * b;
+    T* yi = acc + i * w;
+    oscsim::row_product<T>(crow, col, val, x, i, w, yi);
+    const T* s = x + i * w;
+    const T* c = s + b;
+    const T d = delta[i], sg2 = T(2) * sigma[i], r = rho ? rho[i] : T(0);
+#pragma omp simd
+    for (int64_t k = 0; k < b; ++k)
+      o[k] = c[k] * (yi[k] - sg2 * s[k]) - s[k] * yi[b + k] + d - r * s[k];
+  }
+};
 
 template <typename T>
 void forward(int64_t n, int64_t b, const T* theta, const int32_t* crow, const int32_t* col,
              const T* val, const T* delta, const T* sigma, const T* rho, T* x, T* y, T* out) {
-  const int64_t w = 2 * b;
+  const SineStage<T> stage{b, crow, col, val, delta, sigma, rho, x, y};
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) sincos_row<T>(theta + i * b, x + i * w, x + i * w + b, b);
+    for (int64_t i = 0; i < n; ++i) stage.prepare(theta, i);
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T* yi = y + i * w;
-      row_product<T>(crow, col, val, x, i, w, yi);
-      const T* s = x + i * w;
-      const T* c = s + b;
-      const T d = delta[i], sg2 = T(2) * sigma[i], r = rho ? rho[i] : T(0);
-      T* o = out + i * b;
-#pragma omp simd
-      for (int64_t k = 0; k < b; ++k)
-        o[k] = c[k] * (yi[k] - sg2 * s[k]) - s[k] * yi[b + k] + d - r * s[k];
-    }
+    for (int64_t i = 0; i < n; ++i) stage.velocity(theta, i, out + i * b);
   }
 }
 
@@ -143,10 +134,10 @@ void backward(int64_t n, int64_t b, const T* g, const T* x, const T* y, const in
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < n; ++i) {
         const T* pqi = pq + i * w;
-        if (grad_entries) row_dots<T>(crow, col, pqi, x, i, w, grad_entries);
+        if (grad_entries) oscsim::row_dots<T>(crow, col, pqi, x, i, w, grad_entries);
         if (grad_theta) {
-          T* acc = pq + n * w + i * w;  // scratch rows (see rk_step)
-          row_product<T>(crow, col, val, pq, i, w, acc);
+          T* acc = pq + n * w + i * w;  // scratch rows
+          oscsim::row_product<T>(crow, col, val, pq, i, w, acc);
           const T* s = x + i * w;
           const T* c = s + b;
           const T* ks = y + i * w;
@@ -165,67 +156,17 @@ void backward(int64_t n, int64_t b, const T* g, const T* x, const T* y, const in
   }
 }
 
-// One explicit Runge–Kutta step of the sine drift without autograd, in place on theta [N, B]:
-// stage inputs, sin/cos, sparse sums, velocities and the update are sweeps of one parallel
-// region over preallocated work memory: (stages + 1)·N·B for the stage velocities and the stage
-// input, 2·N·B for sin/cos, 2·N·B for the sparse sums; a no-grad rollout allocates nothing per
-// step. a: the Butcher matrix (stages × stages, row-major, lower triangle used), weights: b,
-// h: the step size. (Sparse sums go to work rows, not a per-thread std::vector: measured 3x.)
+// One explicit Runge–Kutta step of the sine drift without autograd, in place on theta [N, B]
+// (oscsim::rk_step). work: (stages + 5)·N·B: the stage velocities and input, then [sin|cos] and
+// the sparse sums of the stage (2·N·B each; sums to work rows, not a per-thread std::vector:
+// measured 3x).
 template <typename T>
 void rk_step(int64_t n, int64_t b, int64_t stages, const double* a, const double* weights,
              double h, T* theta, const int32_t* crow, const int32_t* col, const T* val,
              const T* delta, const T* sigma, const T* rho, T* work) {
-  const int64_t nb = n * b, w = 2 * b;
-  T* yi = work + stages * nb;
-  T* x = yi + nb;
-#pragma omp parallel
-  {
-    for (int64_t st = 0; st < stages; ++st) {
-      const T* in = theta;
-      if (st > 0) {
-        in = yi;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-          T* dst = yi + i * b;
-          const T* src = theta + i * b;
-#pragma omp simd
-          for (int64_t k = 0; k < b; ++k) dst[k] = src[k];
-          for (int64_t j = 0; j < st; ++j) {
-            const T coef = static_cast<T>(h * a[st * stages + j]);
-            if (coef == T(0)) continue;
-            const T* kj = work + j * nb + i * b;
-#pragma omp simd
-            for (int64_t k = 0; k < b; ++k) dst[k] += coef * kj[k];
-          }
-        }
-      }
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) sincos_row<T>(in + i * b, x + i * w, x + i * w + b, b);
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
-        T* acc = x + 2 * nb + i * w;
-        row_product<T>(crow, col, val, x, i, w, acc);
-        const T* s = x + i * w;
-        const T* c = s + b;
-        const T d = delta[i], sg2 = T(2) * sigma[i], r = rho ? rho[i] : T(0);
-        T* o = work + st * nb + i * b;
-#pragma omp simd
-        for (int64_t k = 0; k < b; ++k)
-          o[k] = c[k] * (acc[k] - sg2 * s[k]) - s[k] * acc[b + k] + d - r * s[k];
-      }
-    }
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T* dst = theta + i * b;
-      for (int64_t j = 0; j < stages; ++j) {
-        const T coef = static_cast<T>(h * weights[j]);
-        if (coef == T(0)) continue;
-        const T* kj = work + j * nb + i * b;
-#pragma omp simd
-        for (int64_t k = 0; k < b; ++k) dst[k] += coef * kj[k];
-      }
-    }
-  }
+  T* x = work + (stages + 1) * n * b;
+  const SineStage<T> stage{b, crow, col, val, delta, sigma, rho, x, x + 2 * n * b};
+  oscsim::rk_step<T>(n, b, stages, a, weights, h, theta, stage, work);
 }
 
 }  // namespace
