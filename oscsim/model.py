@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .dynamics import harmonic_coefficients, integrate
-from .envelope import Tank, integrate_envelope
+from .envelope import Tank, integrate_envelope, shared_tank
 from .graph import edge_index, image_shape, validate_graph, visible_index
 from .quant import CodeFormat, LsqQuantizer
 from .sparse import CouplingPattern
@@ -137,8 +137,9 @@ class ModelConfig:
 
     @property
     def tank(self) -> Tank:
-        """The cell the envelope dynamics model."""
-        return Tank(self.tank_q, self.tank_loop_gain, self.tank_offsets)
+        """The cell the envelope dynamics model (one shared instance per tank: its free
+        amplitude and describing-function table are computed once, not per rollout)."""
+        return shared_tank(self.tank_q, self.tank_loop_gain, self.tank_offsets)
 
 
 def detuned(
