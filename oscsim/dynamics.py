@@ -22,8 +22,10 @@ product runs over contiguous rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -159,33 +161,100 @@ def check_inputs(
             )
 
 
+class SegmentVelocity(Protocol):
+    """One segment's velocity as ``rollout_segments`` drives it (``SegmentDrift``,
+    ``oscsim.envelope.EnvelopeDrift``): callable on a state, and able to take whole fused steps
+    in place where its kernels apply."""
+
+    def __call__(self, state: Tensor) -> Tensor: ...
+
+    def fused_stepper(self, state: Tensor, stepper: ExplicitRK) -> Any: ...
+
+    def step_in_place(self, fused: Any, state: Tensor, h: float) -> None: ...
+
+
+def prepare_rollout(
+    theta0: Tensor,
+    edges: Tensor,
+    k: Tensor,
+    delta: Tensor,
+    sigma: Tensor,
+    rho: Tensor | None,
+    cycles_per_segment: float,
+    steps_per_segment: int,
+    noise: float,
+    method: str | ExplicitRK,
+    pattern: CouplingPattern | None,
+) -> tuple[ExplicitRK, int, float, CouplingPattern]:
+    """Check a rollout's arguments (a ValueError names the bad one) and resolve them:
+    (stepper, steps per segment, step size, coupling pattern on ``theta0``'s device)."""
+    stepper = get_method(method)
+    steps, h = segment_steps(cycles_per_segment, steps_per_segment, noise)
+    if pattern is None:
+        pattern = CouplingPattern(edges, theta0.shape[1])
+    check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
+    if pattern.device != theta0.device:
+        pattern = pattern.to(theta0.device)
+    return stepper, steps, h, pattern
+
+
+def rollout_segments(
+    state: Tensor,
+    velocities: Iterable[SegmentVelocity],
+    stepper: ExplicitRK,
+    h: float,
+    steps: int,
+    draw_kicks: Callable[[], Tensor | None],
+    kick: Callable[[Tensor, Tensor], Tensor],
+    keep: list[Tensor] | None,
+    checkpoint: bool,
+) -> Tensor:
+    """Integrate ``steps`` steps of each segment's velocity in turn from ``state``.
+
+    Each segment's noise kicks are drawn (``draw_kicks``) before it runs and applied after
+    every step (``kick(state, kicks[n])``); every state is appended to ``keep`` if given. With
+    ``checkpoint`` (under autograd, no ``keep``) each segment is recomputed in the backward
+    pass instead of storing its stages.
+    """
+    for f in velocities:
+        kicks = draw_kicks()
+        if checkpoint and keep is None and torch.is_grad_enabled():
+            state = _checkpoint(
+                _rollout, state, f, stepper, h, steps, kicks, kick, None, use_reentrant=False
+            )
+        else:
+            state = _rollout(state, f, stepper, h, steps, kicks, kick, keep)
+    return state
+
+
 def _rollout(
-    theta: Tensor,
-    f: SegmentDrift,
+    state: Tensor,
+    f: SegmentVelocity,
     stepper: ExplicitRK,
     h: float,
     n_steps: int,
     kicks: Tensor | None,
+    kick: Callable[[Tensor, Tensor], Tensor],
     keep: list[Tensor] | None,
 ) -> Tensor:
-    """Take ``n_steps`` steps; add the pre-drawn noise ``kicks[n]`` after step n.
+    """Take ``n_steps`` steps; apply the pre-drawn noise ``kicks[n]`` after step n.
 
     Without autograd the steps run whole in the fused CPU kernels where they apply, in place
-    on a copy of ``theta`` (the caller's tensor is never changed).
+    on a copy of ``state`` (the caller's tensor is never changed).
     """
-    fused = f.fused_stepper(theta, stepper)
+    fused = f.fused_stepper(state, stepper)
     if fused is not None:
-        theta = theta.clone()
+        state = state.clone()
     for n in range(n_steps):
         if fused is not None:
-            f.step_in_place(fused, theta, h)
+            f.step_in_place(fused, state, h)
         else:
-            theta = stepper.step(f, theta, h)
+            state = stepper.step(f, state, h)
         if kicks is not None:
-            theta = theta + kicks[n]
+            state = kick(state, kicks[n])
         if keep is not None:
-            keep.append(theta if fused is None else theta.clone())
-    return theta
+            keep.append(state if fused is None else state.clone())
+    return state
 
 
 def integrate(
@@ -227,28 +296,21 @@ def integrate(
     Returns:
         Final phases ``[B, N]`` (unwrapped), or the trajectory.
     """
-    stepper = get_method(method)
-    steps, h = segment_steps(cycles_per_segment, steps_per_segment, noise)
-    if pattern is None:
-        pattern = CouplingPattern(edges, theta0.shape[1])
-    check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
-    if pattern.device != theta0.device:
-        pattern = pattern.to(theta0.device)
+    stepper, steps, h, pattern = prepare_rollout(
+        theta0, edges, k, delta, sigma, rho, cycles_per_segment, steps_per_segment, noise,
+        method, pattern,
+    )  # fmt: skip
     coeffs = harmonic_coefficients(harmonics)
-
     theta = theta0.transpose(0, 1).contiguous()
     keep = [theta] if return_trajectory else None
-    for s in range(k.shape[0]):
-        kicks = phase_kicks(noise, h, steps, theta, generator)
-        f = segment_drift(
-            k[s], delta[s], sigma[s], None if rho is None else rho[s], pattern, coeffs
-        )
-        if checkpoint and keep is None and torch.is_grad_enabled():
-            theta = _checkpoint(
-                _rollout, theta, f, stepper, h, steps, kicks, None, use_reentrant=False
-            )
-        else:
-            theta = _rollout(theta, f, stepper, h, steps, kicks, keep)
+    velocities = (
+        segment_drift(k[s], delta[s], sigma[s], None if rho is None else rho[s], pattern, coeffs)
+        for s in range(k.shape[0])
+    )
+    theta = rollout_segments(
+        theta, velocities, stepper, h, steps,
+        partial(phase_kicks, noise, h, steps, theta, generator), torch.add, keep, checkpoint,
+    )  # fmt: skip
     if keep is not None:
         return torch.stack(keep).transpose(1, 2)
     return theta.transpose(0, 1)

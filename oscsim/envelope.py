@@ -36,18 +36,17 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from . import kernels
-from .dynamics import check_inputs, phase_kicks, segment_steps
+from .dynamics import phase_kicks, prepare_rollout, rollout_segments
 from .sparse import CouplingPattern, sparse_mm
-from .steppers import ExplicitRK, get_method
+from .steppers import ExplicitRK
 
 TWO_PI = 2.0 * math.pi
 _TABLE_POINTS = 16384  # linear interpolation: n within ~2e-7
@@ -148,17 +147,15 @@ class Tank:
         return cache[key]
 
     def kernel_arrays(self, like: Tensor) -> kernels.TankArrays:
-        """The table and constants of ``rates`` as the fused kernels read them (cached)."""
-        key = (like.dtype, like.device)
-        cache = self.__dict__.setdefault("_kernel_arrays", {})
-        if key not in cache:
-            du = _TABLE_U_MAX / _TABLE_POINTS
-            params = (self.free_u / du, _TABLE_POINTS, self.free_u, _TABLE_U_MAX)
-            params += (math.pi / self.q, self.loop_gain)
-            cache[key] = kernels.TankArrays(
-                self._table_on(like), torch.tensor(params, dtype=torch.float64)
-            )
-        return cache[key]
+        """The table and constants of ``rates`` as the fused kernels read them."""
+        return kernels.TankArrays(self._table_on(like), self._kernel_params)
+
+    @cached_property
+    def _kernel_params(self) -> Tensor:
+        """float64 (u*/du, last table position, u*, table end in u, π/Q, L) for the kernels."""
+        du = _TABLE_U_MAX / _TABLE_POINTS
+        params = (self.free_u / du, _TABLE_POINTS, self.free_u, _TABLE_U_MAX)
+        return torch.tensor((*params, math.pi / self.q, self.loop_gain), dtype=torch.float64)
 
     def rates(self, amplitude: Tensor) -> tuple[Tensor, Tensor | None]:
         """Per cycle, for normalised amplitudes |z| (any shape): the net gain
@@ -232,6 +229,8 @@ class _FusedEnvelope(torch.autograd.Function):
         rho: Tensor | None,
         f: EnvelopeDrift,
     ) -> Tensor:
+        # k and the columns are inputs only so that autograd routes their gradients; the
+        # kernels read their values from f.kernel_segment (flattened once per segment)
         state = state.detach().contiguous()
         ctx.save_for_backward(state)
         ctx.f = f
@@ -325,37 +324,13 @@ def segment_envelope_drift(
     )
 
 
-def _rollout(
-    state: Tensor,
-    f: EnvelopeDrift,
-    stepper: ExplicitRK,
-    h: float,
-    n_steps: int,
-    kicks: Tensor | None,
-    keep: list[Tensor] | None,
-) -> Tensor:
-    """Take ``n_steps`` steps; rotate every z by the pre-drawn phase kick ``kicks[n]`` after
-    step n (phase noise, as in the phase model).
-
-    Without autograd the steps run whole in the fused CPU kernels where they apply, in place
-    on a copy of ``state`` (the caller's tensor is never changed).
-    """
-    fused = f.fused_stepper(state, stepper)
-    if fused is not None:
-        state = state.clone()
-    for n in range(n_steps):
-        if fused is not None:
-            f.step_in_place(fused, state, h)
-        else:
-            state = stepper.step(f, state, h)
-        if kicks is not None:
-            b = state.shape[1] // 2
-            c, s = torch.cos(kicks[n]), torch.sin(kicks[n])
-            x, y = state[:, :b], state[:, b:]
-            state = torch.cat([c * x - s * y, s * x + c * y], dim=1)
-        if keep is not None:
-            keep.append(state if fused is None else state.clone())
-    return state
+def _rotate(state: Tensor, kick: Tensor) -> Tensor:
+    """Every z of ``state`` ``[N, 2B]`` turned by the phase ``kick`` ``[N, B]`` (phase noise,
+    as in the phase model)."""
+    b = state.shape[1] // 2
+    c, s = torch.cos(kick), torch.sin(kick)
+    x, y = state[:, :b], state[:, b:]
+    return torch.cat([c * x - s * y, s * x + c * y], dim=1)
 
 
 def _polar(states: Tensor) -> tuple[Tensor, Tensor]:
@@ -403,27 +378,23 @@ def integrate_envelope(
         (unwrapped along time from ``theta0``), and with ``return_amplitude`` the amplitudes.
     """
     tank = tank or shared_tank(Tank.q, Tank.loop_gain)
-    stepper = get_method(method)
-    steps, h = segment_steps(cycles_per_segment, steps_per_segment, noise)
-    if pattern is None:
-        pattern = CouplingPattern(edges, theta0.shape[1])
-    check_inputs(theta0, k, delta, sigma, rho, pattern.n_edges)
-    if pattern.device != theta0.device:
-        pattern = pattern.to(theta0.device)
+    stepper, steps, h, pattern = prepare_rollout(
+        theta0, edges, k, delta, sigma, rho, cycles_per_segment, steps_per_segment, noise,
+        method, pattern,
+    )  # fmt: skip
     theta = theta0.transpose(0, 1)
     state = torch.cat([torch.cos(theta), torch.sin(theta)], dim=1).contiguous()
     keep = [state] if return_trajectory else None
-    for s in range(k.shape[0]):
-        kicks = phase_kicks(noise, h, steps, theta, generator)
-        f = segment_envelope_drift(
+    velocities = (
+        segment_envelope_drift(
             tank, pattern, k[s], delta[s], sigma[s], None if rho is None else rho[s]
         )
-        if checkpoint and keep is None and torch.is_grad_enabled():
-            state = _checkpoint(
-                _rollout, state, f, stepper, h, steps, kicks, None, use_reentrant=False
-            )
-        else:
-            state = _rollout(state, f, stepper, h, steps, kicks, keep)
+        for s in range(k.shape[0])
+    )
+    state = rollout_segments(
+        state, velocities, stepper, h, steps,
+        partial(phase_kicks, noise, h, steps, theta, generator), _rotate, keep, checkpoint,
+    )  # fmt: skip
     if keep is not None:
         angle, amplitude = _polar(torch.stack(keep))
         phases, amplitude = _unwrapped(angle, theta0).transpose(1, 2), amplitude.transpose(1, 2)
