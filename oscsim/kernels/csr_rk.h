@@ -47,8 +47,9 @@ __attribute__((noinline)) void row_dots(const int32_t* __restrict crow,
 // no-grad rollout allocates nothing per step. a: the Butcher matrix (stages × stages,
 // row-major, lower triangle used), weights: b, h: the step size.
 //
-// D provides: static constexpr bool kPrepare; void prepare(const T* in, int64_t i) const;
-// void velocity(const T* in, int64_t i, T* out) const (out: row i of the stage velocity).
+// D provides: static constexpr bool kPrepare; void prepare(const T* in, int64_t i) const (only
+// where kPrepare); void velocity(const T* in, int64_t i, T* out) const (out: row i of the
+// stage velocity).
 template <typename T, typename D>
 void rk_step(int64_t n, int64_t w, int64_t stages, const double* a, const double* weights,
              double h, T* state, const D& drift, T* work) {

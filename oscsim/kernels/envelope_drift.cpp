@@ -76,8 +76,6 @@ struct EnvelopeStage {
   Tank<T> tank;
   T* acc;
 
-  void prepare(const T*, int64_t) const {}
-
   [[gnu::always_inline]] void velocity(const T* in, int64_t i, T* o) const {
     const int64_t w = 2 * b;
     T* pulled = acc + i * w;
@@ -85,12 +83,11 @@ struct EnvelopeStage {
     const T* x = in + i * w;
     const T* y = x + b;
     const T ld = load[i], d = delta[i], sg = sigma[i], r = rho ? rho[i] : T(0);
-    const Tank<T> tk = tank;  // a local copy: its fields cannot alias o, so the loop vectorises
 #pragma omp simd
     for (int64_t k = 0; k < b; ++k) {
       const T a = std::sqrt(x[k] * x[k] + y[k] * y[k] + T(kEps));
       T g, turn, unused;
-      tk.template rates<false>(a, g, turn, unused, unused);
+      tank.template rates<false>(a, g, turn, unused, unused);
       g -= ld;
       const T rot = d + turn;
       o[k] = (g + sg) * x[k] - rot * y[k] + pulled[k] + r;
