@@ -35,6 +35,7 @@ from torch.utils.flop_counter import flop_registry
 from oscsim import kernels
 from oscsim.atomic import write_json
 from oscsim.dynamics import TWO_PI, integrate
+from oscsim.errors import run_script
 from oscsim.graph import GraphSpec, build_graph, edge_index
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.reference import dense_integrate
@@ -481,4 +482,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 from oscsim.atomic import read_results, write_json, write_text
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.sensitivity import UNITS, perturbed_agreement
@@ -227,10 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         row["files"] = [str((folder / f).relative_to(args.out)) for f in result["files"]]
         row["per_latent"] = result["per_latent"]
         print(json.dumps({k: v for k, v in row.items() if k != "per_latent"}))
+        results = read_results(path, "fidelity")  # what other runs wrote meanwhile
         results["rows"] = [r for r in results["rows"] if _key(r) != _key(row)] + [row]
         _write(results, args.out)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

@@ -1,6 +1,7 @@
 """Ship a trained generator inside the package: strip the training state, record its quality.
 
     python scripts/ship_pretrained.py runs/demo/model.pt demo --dataset digits14 --n 2000
+    python scripts/ship_pretrained.py runs/fashion/model.pt fashion --dataset fashion-mnist
 
 writes ``oscsim/pretrained/<name>.pt`` (graph, config, parameters, codes, steps, versions, and
 the training command and step in its train_state) and ``<name>.json`` with the FID/KID measured
@@ -13,6 +14,8 @@ import argparse
 from pathlib import Path
 
 from oscsim.atomic import write_json
+from oscsim.classifier import weights_path
+from oscsim.errors import run_script
 from oscsim.metrics import fid_of_source
 from oscsim.modelfile import PRETRAINED, load_model, save_model
 
@@ -26,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10000, help="samples for the FID")
     ap.add_argument("--command", default="", help="the training command, recorded")
     args = ap.parse_args(argv)
+    weights_path(args.dataset)  # an unknown data set fails here, before anything is written
     trained = load_model(args.model)
     state = trained.train_state
     config = state.get("config", {})
@@ -39,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)
