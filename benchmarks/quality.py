@@ -88,10 +88,6 @@ MODELS: dict[str, Variant] = {
     "ais-4bit": Variant("time-varying (S = 4), hidden, 4-bit: the headline model"),
     "ais-4bit-nohidden": Variant("ais-4bit without hidden oscillators", graph={"hidden_stride": 0}),
     "ais-4bit-static": Variant("ais-4bit with S = 1", static=True),
-    "ais-4bit-envelope": Variant(
-        "ais-4bit trained as its circuit computes it (envelope model, oscsim.envelope)",
-        model={"dynamics": "envelope"},
-    ),
     "ais-2bit": Variant("ais-4bit at 2 bits", model={"bits": 2}),
     "ais-3bit": Variant("ais-4bit at 3 bits", model={"bits": 3}),
     "ais-6bit": Variant("ais-4bit at 6 bits", model={"bits": 6}),
@@ -101,6 +97,17 @@ MODELS: dict[str, Variant] = {
     ),
     "ais-4bit-radius2": Variant("ais-4bit, pixels within radius 2", graph={"neighbourhood": 2}),
 }
+
+
+def _as_envelope(name: str) -> Variant:
+    """Model ``name`` trained as its circuit computes it: the envelope model."""
+    variant = MODELS[name]
+    about = f"{name} trained as its circuit computes it (envelope model, oscsim.envelope)"
+    model = {**variant.model, "dynamics": "envelope"}
+    return dataclasses.replace(variant, about=about, model=model)
+
+
+MODELS |= {f"{name}-envelope": _as_envelope(name) for name in ("ais-4bit", "oscillator-static")}
 
 
 def train_config(

@@ -48,6 +48,10 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
     assert configs["oscillator-static"].graph.hidden_stride == 0
     assert configs["ais-4bit-nohidden"].graph.hidden_stride == 0
     assert [configs[f"ais-{b}bit"].model.bits for b in (2, 3, 6)] == [2, 3, 6]
+    for name in ("ais-4bit", "oscillator-static"):  # the same model, trained as its circuit
+        twin = configs[f"{name}-envelope"]
+        assert twin.model.dynamics == "envelope" and twin.graph == configs[name].graph
+        assert dataclasses.replace(twin.model, dynamics="phase") == configs[name].model
     assert build_graph(configs["ais-4bit-radius2"].graph).number_of_edges() > (
         build_graph(head.graph).number_of_edges()
     )
