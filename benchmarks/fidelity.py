@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 
-from oscsim.atomic import read_results, write_json, write_text
+from oscsim.atomic import locked_results, read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
@@ -191,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     results = read_results(path, "fidelity")
     if args.sensitivity:
         rows = sensitivity_rows(model, args.model, args.sensitivity_n, args.seed)
-        kept = [r for r in results.get("sensitivity", []) if r["model"] != args.model]
-        results["sensitivity"] = kept + rows
-        _write(results, args.out)
+        with locked_results(path, "fidelity") as now:
+            kept = [r for r in now.get("sensitivity", []) if r["model"] != args.model]
+            now["sensitivity"] = kept + rows
+            _write(now, args.out)
         print(sensitivity_markdown(rows))
     jobs = [(scale, None) for scale in args.time_scales]
     jobs += [(args.time_scales[0], kind) for kind in args.without]
@@ -227,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         row["files"] = [str((folder / f).relative_to(args.out)) for f in result["files"]]
         row["per_latent"] = result["per_latent"]
         print(json.dumps({k: v for k, v in row.items() if k != "per_latent"}))
-        results = read_results(path, "fidelity")  # what other runs wrote meanwhile
-        results["rows"] = [r for r in results["rows"] if _key(r) != _key(row)] + [row]
-        _write(results, args.out)
+        with locked_results(path, "fidelity") as now:  # with what other runs wrote meanwhile
+            now["rows"] = [r for r in now["rows"] if _key(r) != _key(row)] + [row]
+            _write(now, args.out)
     return 0
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from oscsim.atomic import atomic_path, read_results, write_json, write_text
+from oscsim.atomic import atomic_path, locked_results, read_results, write_json, write_text
 from oscsim.data import load_dataset
 from oscsim.digital import DigitalConfig, load_digital
 from oscsim.errors import OscsimError, run_script
@@ -346,19 +344,13 @@ def markdown(results: dict[str, Any]) -> str:
 def _merge(row: dict[str, Any], out: Path) -> None:
     """Add ``row`` to ``quality.json``/``.md`` as they are on disk now, under a file lock, so
     several runs of this script (other models, other data sets) can share one ``--out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    lock = os.open(out, os.O_RDONLY)  # the folder itself is the lock: no stray file
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = read_results(out / "quality.json", "quality")
+    with locked_results(out / "quality.json", "quality") as results:
         rows = {_key(r): r for r in results["rows"]}
         rows[_key(row)] = row
         results["rows"] = sorted(rows.values(), key=_order)
         results["versions"] = versions()
         write_json(out / "quality.json", results)
         write_text(out / "quality.md", markdown(results))
-    finally:
-        os.close(lock)  # releases the lock
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -66,6 +67,20 @@ def read_results(path: str | Path, what: str) -> dict[str, Any]:
             f"{path} is not a {what} results file; move it away or choose another --out"
         )
     return results
+
+
+@contextmanager
+def locked_results(path: str | Path, what: str) -> Iterator[dict[str, Any]]:
+    """``read_results(path)`` as it is on disk now, held under an exclusive lock on its folder
+    until the block ends (write it inside), so several processes can merge rows into one file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(path.parent, os.O_RDONLY)  # the folder itself is the lock: no stray file
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield read_results(path, what)
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def check_outputs_free(out_dir: Path, names: tuple[str, ...], force: bool) -> None:

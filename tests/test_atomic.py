@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
 
-from oscsim.atomic import atomic_path, write_json, write_text
+from oscsim.atomic import atomic_path, locked_results, write_json, write_text
 from oscsim.plots import save_figure
 
 
@@ -31,3 +32,14 @@ def test_save_figure_writes_a_png(tmp_path: Path) -> None:
     fig = Figure()
     fig.subplots().plot([0, 1], [1, 0])
     assert save_figure(fig, tmp_path / "f.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_locked_results_merges_into_what_is_on_disk_now(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "results.json"
+    with locked_results(path, "test") as results:  # no file yet: no rows, folder made
+        assert results == {"rows": []}
+        write_json(path, {"rows": [1]})
+    with locked_results(path, "test") as results:
+        results["rows"].append(2)
+        write_json(path, results)
+    assert json.loads(path.read_text())["rows"] == [1, 2]
