@@ -8,14 +8,17 @@ that many training images the same way, so the numbers read in context.
 
 Each row is merged into ``quality.json`` and ``quality.md`` as soon as it is done, with a sample
 grid ``quality/<dataset>-<model>.png``; training runs live in ``--work`` and resume. Rows are
-keyed by (data set, model, steps): a model scored at 1,000 and at 2,000 steps has two rows, and
-a run trained on past a scored budget keeps a snapshot of it (``snapshots/step-NNNNNN.pt``), so
-ablations can be compared with the headline model at the budget they reached. Rerunning skips
-rows already computed with the same configuration and sample count.
+keyed by (data set, model, steps, training seed): a model scored at 1,000 and at 2,000 steps has
+two rows, and a run trained on past a scored budget keeps a snapshot of it
+(``snapshots/step-NNNNNN.pt``), so ablations can be compared with the headline model at the
+budget they reached. ``--seed S`` (S ≠ 0) trains separate runs (``<model>-seedS``) whose rows
+sit next to seed 0's, which is how the spread between training seeds is measured. Rerunning
+skips rows already computed with the same configuration and sample count.
 
     python benchmarks/quality.py --steps 2000                      # every model, both data sets
     python benchmarks/quality.py --datasets mnist --models ais-4bit digital-wgan-gp --steps 50
     python benchmarks/quality.py --datasets mnist --models ais-4bit ais-4bit-static --steps 1000
+    python benchmarks/quality.py --datasets mnist --models ais-4bit --steps 1000 --seed 1
 """
 
 from __future__ import annotations
@@ -183,11 +186,17 @@ def _grid(
     images: np.ndarray, dataset: str, name: str, fid: float, out: Path, steps: int | None = None
 ) -> str:
     """Write the row's sample grid; returns its path relative to ``out``. A model's grid is
-    named for its budget too (``quality/<dataset>-<model>-<steps>.png``)."""
+    named for its budget too (``quality/<dataset>-<model>-<steps>.png``); ``name`` is the run
+    name (``_run_name``)."""
     rel = f"quality/{dataset}-{name}" + ("" if steps is None else f"-{steps}") + ".png"
     title = f"{dataset} · {name}" + (f" · {steps} steps" if steps else "") + f" · FID {fid:.1f}"
     save_image_grid(images[:GRID], out / rel, title=title)
     return rel
+
+
+def _run_name(name: str, seed: int) -> str:
+    """A run's folder and grid name: the model's, with the training seed unless it is 0."""
+    return name if seed == 0 else f"{name}-seed{seed}"
 
 
 def snapshot_path(run_dir: Path, steps: int) -> Path:
@@ -256,7 +265,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     if args.checkpoint_every:  # how often a run saves, not what it computes: not in the identity
         config = dataclasses.replace(config, checkpoint_every=args.checkpoint_every)
     digital = DigitalConfig() if variant.digital else None
-    run_dir = Path(args.work) / dataset / name
+    run_dir = Path(args.work) / dataset / _run_name(name, args.seed)
     file, device, threads, times = _trained_model(run_dir, config, args, digital)
     model = file.model.to(args.device)
     start = time.perf_counter()
@@ -264,6 +273,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     row = {"dataset": dataset, "model": name, **_score(images, dataset, args)}
     params, bits = _params(model)
     row.update(
+        seed=args.seed,
         n_samples=args.n_samples,
         train_steps=args.steps,
         wall_s=float(sum(times)),
@@ -276,17 +286,21 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
         about=variant.about,
         identity=_identity(dataset, name, args),
     )
-    row["samples"] = _grid(images, dataset, name, row["fid"], out, args.steps)
+    row["samples"] = _grid(
+        images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps
+    )
     return row
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, int]:
-    """Rows are unique per (data set, model, training steps)."""
-    return row["dataset"], row["model"], int(row["train_steps"])
+def _key(row: dict[str, Any]) -> tuple[str, str, int, int]:
+    """Rows are unique per (data set, model, training steps, training seed); rows written
+    before seeds were keyed were all seed 0."""
+    return row["dataset"], row["model"], int(row["train_steps"]), int(row.get("seed", 0))
 
 
-def _order(row: dict[str, Any]) -> tuple[int, bool, int, int]:
-    """Table order: data set, real data first, then budgets from the longest, then models."""
+def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, int]:
+    """Table order: data set, real data first, then budgets from the longest, then models,
+    then seeds."""
     names = [REAL, *MODELS]
     datasets = list(DATASETS)
     return (
@@ -294,6 +308,7 @@ def _order(row: dict[str, Any]) -> tuple[int, bool, int, int]:
         row["model"] != REAL,
         -int(row["train_steps"]),
         names.index(row["model"]) if row["model"] in names else len(names),
+        int(row.get("seed", 0)),
     )
 
 
@@ -323,6 +338,8 @@ def markdown(results: dict[str, Any]) -> str:
     for row in sorted(results["rows"], key=_order):
         kbit = None if row.get("param_bits") is None else row["param_bits"] / 1000
         what = row.get("about", "")
+        seed = int(row.get("seed", 0))
+        model = row["model"] + (f" (seed {seed})" if seed else "")
         if row.get("alias_of"):
             what += f" (= {row['alias_of']}, not retrained)"
             notes.append(
@@ -333,7 +350,7 @@ def markdown(results: dict[str, Any]) -> str:
         if row.get("identity", {}).get("smoke"):
             what += " [smoke: shortened rollout]"
         lines.append(
-            f"| {row['dataset']} | [{row['model']}]({row['samples']}) | {row['fid']:.2f} | "
+            f"| {row['dataset']} | [{model}]({row['samples']}) | {row['fid']:.2f} | "
             f"{1e3 * row['kid']:.2f} | {_fmt(row['params'], ',')} | {_fmt(kbit, '.1f')} | "
             f"{row['train_steps']} | {row['wall_s']:.0f} | "
             f"{_fmt(row.get('s_per_iteration'), '.2f')} | {row['device'] or '–'} | {what} |"
@@ -386,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(plan, unit="row")
     for dataset, name in bar:
         bar.set_description(f"{dataset} {name}")
-        steps = 0 if name == REAL else args.steps
-        identity, old = _identity(dataset, name, args), rows.get((dataset, name, steps))
+        steps, seed = (0, 0) if name == REAL else (args.steps, args.seed)
+        identity, old = _identity(dataset, name, args), rows.get((dataset, name, steps, seed))
         if old is not None and old.get("identity") == identity:
             continue
         earlier = models[: models.index(name)] if name in models else []
@@ -395,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == REAL:
             row = real_row(dataset, args, out)
         elif twin is not None:
-            row = {**rows[(dataset, twin, steps)], "model": name, "alias_of": twin}
+            row = {**rows[(dataset, twin, steps, seed)], "model": name, "alias_of": twin}
             row["about"] = MODELS[name].about
         else:
             row = model_row(dataset, name, args, out)

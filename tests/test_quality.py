@@ -138,3 +138,21 @@ def test_a_longer_run_keeps_the_shorter_budget_scorable(
     assert quality.main(_argv(tmp_path, ["ais-4bit"], steps=1, n=32)) == 0  # scored again
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     assert [r["n_samples"] for r in rows if r["model"] == "ais-4bit"] == [64, 32]
+
+
+def test_another_training_seed_is_its_own_run_and_row(sweep: Path, tmp_path: Path) -> None:
+    """``--seed 1`` trains a separate run beside seed 0's and adds a row next to it, so the
+    spread between seeds can be read in one table; seed 0's run and row stay as they were."""
+    shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
+    seed0 = tmp_path / "work" / "mnist" / "ais-4bit" / "model.pt"
+    before = seed0.read_bytes()
+    assert quality.main([*_argv(tmp_path, ["ais-4bit"]), "--seed", "1"]) == 0
+    assert seed0.read_bytes() == before
+    assert (tmp_path / "work" / "mnist" / "ais-4bit-seed1" / "model.pt").is_file()
+    rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
+    ais = {r.get("seed", 0): r for r in rows if r["model"] == "ais-4bit"}
+    assert sorted(ais) == [0, 1] and ais[1]["fid"] != ais[0]["fid"]
+    assert ais[1]["samples"] == "quality/mnist-ais-4bit-seed1-1.png"
+    assert "[ais-4bit (seed 1)](quality/mnist-ais-4bit-seed1-1.png)" in (
+        tmp_path / "out" / "quality.md"
+    ).read_text()
