@@ -33,6 +33,12 @@ Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning 
 already measured with the same model, n, seed, variant, time scale, switched-off term and
 measured coupling per siemens (column "k per S"; "-": rows from before that calibration, at the
 first-order 79.6, kept for comparison; their PNGs are in the folders without ``-kcal``).
+
+``--compare-variants`` adds, per time scale, the structural circuit against the collapsed one
+over the latents both rows have stored (``oscsim.validate.compare_circuits``): what collapsing
+each bank into one conductance changes in what the readout sees. It simulates nothing:
+
+    python benchmarks/fidelity.py --model mnist --compare-variants --no-circuit
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
 from oscsim.sensitivity import UNITS, perturbed_agreement
-from oscsim.validate import measure_k_per_siemens, validate
+from oscsim.validate import compare_circuits, measure_k_per_siemens, validate
 from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -152,13 +158,32 @@ def sensitivity_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def variants_markdown(rows: list[dict[str, Any]]) -> str:
+    """The structural-against-collapsed rows as a markdown table."""
+    lines = [
+        "| model | time scale | latents | phase difference RMS (deg) | per segment end (deg) "
+        "| largest (deg) | pixel MAE | pixels changing side |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["model"], r["time_scale"])):
+        ends = ", ".join(f"{x:.3f}" for x in r["boundary_phase_error_deg"])
+        lines.append(
+            f"| {r['model']} | {r['time_scale']:g} | {r['n']} | {r['phase_error_deg']:.3f} "
+            f"| {ends} | {r['max_phase_difference_deg']:.2f} | {r['pixel_mae']:.1e} "
+            f"| {r['pixels_changing_side']} of {r['pixels']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _write(results: dict[str, Any], out: Path) -> None:
-    """Save the JSON and both markdown tables atomically."""
+    """Save the JSON and the markdown tables atomically."""
     results["versions"] = versions()
     write_json(out / "fidelity.json", results)
     tables = markdown(results["rows"])
     if results.get("sensitivity"):
         tables += "\n" + sensitivity_markdown(results["sensitivity"])
+    if results.get("variants"):
+        tables += "\n" + variants_markdown(results["variants"])
     write_text(out / "fidelity.md", tables)
 
 
@@ -168,6 +193,21 @@ def sensitivity_rows(model: AISGenerator, name: str, n: int, seed: int) -> list[
     rows = [{"model": name, **perturbed_agreement(model, k, s, n, seed)} for k, s in sizes]
     for row in rows:
         row.pop("versions")
+    return rows
+
+
+def _folder(out: Path, model: str, variant: str, scale: float, kind: str | None = None) -> Path:
+    """Where a row's PNGs, images and per-latent circuit results live."""
+    name = f"{Path(model).stem}-{variant}-ts{scale:g}-kcal" + (f"-no{kind}" if kind else "")
+    return out / "fidelity" / name
+
+
+def variant_rows(out: Path, model: str, scales: list[float]) -> list[dict[str, Any]]:
+    """Structural against collapsed per time scale, from the rows' stored circuit results."""
+    rows = []
+    for scale in scales:
+        folders = [_folder(out, model, v, scale) for v in ("collapsed", "structural")]
+        rows.append({"model": model, "time_scale": scale, **compare_circuits(*folders)})
     return rows
 
 
@@ -184,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sensitivity", action="store_true", help="also the perturbation rows")
     p.add_argument("--no-circuit", action="store_true", help="only the sensitivity rows")
     p.add_argument("--sensitivity-n", type=int, default=64, help="latents per sensitivity row")
+    p.add_argument("--compare-variants", action="store_true", help="structural vs collapsed")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     model = load_model(args.model).model
@@ -207,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(_key(r) == _key(row) for r in results["rows"]):
             print(f"skip (done): {row}")
             continue
-        name = f"{Path(args.model).stem}-{args.variant}-ts{scale:g}-kcal" + (
-            f"-no{kind}" if kind else ""
-        )
-        folder = args.out / "fidelity" / name
+        folder = _folder(args.out, args.model, args.variant, scale, kind)
         folder.mkdir(parents=True, exist_ok=True)
         result = validate(
             without(model, kind),
@@ -231,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         with locked_results(path, "fidelity") as now:  # with what other runs wrote meanwhile
             now["rows"] = [r for r in now["rows"] if _key(r) != _key(row)] + [row]
             _write(now, args.out)
+    if args.compare_variants:
+        rows = variant_rows(args.out, args.model, args.time_scales)
+        with locked_results(path, "fidelity") as now:
+            done = {(r["model"], r["time_scale"]) for r in rows}
+            kept = [r for r in now.get("variants", []) if (r["model"], r["time_scale"]) not in done]
+            now["variants"] = kept + rows
+            _write(now, args.out)
+        print(variants_markdown(rows))
     return 0
 
 

@@ -398,6 +398,51 @@ def validate(
     return result
 
 
+def compare_circuits(reference: str | Path, other: str | Path) -> dict:
+    """Two validations' circuits against each other (structural against collapsed, say), over
+    the latents both ``--out`` folders hold: the fidelity metrics with ``other`` in the
+    circuit's place, the phase difference at every segment end and its largest value, and how
+    many of all ``pixels`` change side of 0.5. Both must hold the same latents of the same model."""
+    folders = (Path(reference), Path(other))
+    try:
+        behaviour = [np.load(f / "behavioural.npy") for f in folders]
+        pixels = [np.load(f / "circuit.npy") for f in folders]
+        n = min(len(p) for p in pixels)
+        bounds = [
+            np.stack(
+                [_stored_boundaries(f / CIRCUIT_DIR / f"sample_{i:04d}.npz") for i in range(n)]
+            )
+            for f in folders
+        ]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise OscsimError(
+            f"cannot read a validation there ({exc}): compare folders written by "
+            "oscsim validate --out"
+        ) from None
+    if behaviour[0][:n].shape != behaviour[1][:n].shape or not np.allclose(
+        behaviour[0][:n], behaviour[1][:n], atol=1e-4
+    ):
+        raise OscsimError(
+            f"{reference} and {other} hold different latents or models (their behavioural "
+            "images differ): validate both with the same model and seed"
+        )
+    dphi = bounds[1] - bounds[0]
+    return {
+        "n": n,
+        **fidelity_metrics(pixels[0][:n], pixels[1][:n], dphi[:, -1]),
+        "boundary_phase_error_deg": [rms_deg(d) for d in np.moveaxis(dphi, 1, 0)],
+        "max_phase_difference_deg": math.degrees(float(np.abs(wrap(dphi)).max())),
+        "pixels_changing_side": int(np.sum((pixels[0][:n] > 0.5) != (pixels[1][:n] > 0.5))),
+        "pixels": int(pixels[0][:n].size),
+    }
+
+
+def _stored_boundaries(path: Path) -> np.ndarray:
+    """The phases at every segment end, ``[S, N]``, of one stored latent result."""
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+        return z["boundary_rad"]
+
+
 def fidelity_failures(
     result: dict, min_sign_agreement: float | None = None, max_pixel_mae: float | None = None
 ) -> list[str]:

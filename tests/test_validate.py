@@ -32,12 +32,19 @@ from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
 from oscsim.spice.cells import LcCell
 from oscsim.spice.plan import CircuitGains
-from oscsim.validate import fidelity_failures, fidelity_metrics, measure_k_per_siemens, validate
+from oscsim.validate import (
+    compare_circuits,
+    fidelity_failures,
+    fidelity_metrics,
+    measure_k_per_siemens,
+    validate,
+)
 
 needs_ngspice = pytest.mark.skipif(
     shutil.which("ngspice") is None, reason="ngspice not installed (apt-get install ngspice)"
 )
 PNG = b"\x89PNG\r\n\x1a\n"
+VARIANTS = ("collapsed", "structural")
 
 
 def _model() -> AISGenerator:
@@ -198,3 +205,16 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     (tmp_path / "junk" / "fidelity.json").write_text("{not json")
     with pytest.raises(OscsimError, match="not a fidelity results file"):
         bench.main([*argv[:-2], "--out", str(tmp_path / "junk")])
+    one = [*argv[:6], "--time-scales", "1", "--out", str(tmp_path / "res")]
+    with pytest.raises(OscsimError, match="cannot read a validation"):  # no structural row yet
+        bench.main([*one, "--compare-variants", "--no-circuit"])
+    assert bench.main([*one, "--variant", "structural", "--compare-variants"]) == 0
+    (variants,) = json.loads((tmp_path / "res" / "fidelity.json").read_text())["variants"]
+    print(f"\nmeasured: structural against collapsed {variants}")
+    assert variants["n"] == 2 and variants["pixels"] == 2 * 9
+    assert variants["phase_error_deg"] < 2.0 and variants["pixels_changing_side"] == 0
+    assert "| 1 | 2 |" in (tmp_path / "res" / "fidelity.md").read_text().split("| largest")[1]
+    folders = [tmp_path / "res" / "fidelity" / f"tiny-{v}-ts1-kcal" for v in VARIANTS]
+    np.save(folders[1] / "behavioural.npy", np.zeros((2, 3, 3), np.float32))
+    with pytest.raises(OscsimError, match="different latents or models"):
+        compare_circuits(*folders)
