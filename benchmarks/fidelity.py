@@ -170,7 +170,7 @@ def variants_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['model']} | {r['time_scale']:g} | {r['n']} | {r['phase_error_deg']:.3f} "
             f"| {ends} | {r['max_phase_difference_deg']:.2f} | {r['pixel_mae']:.1e} "
-            f"| {r['pixels_changing_side']} of {r['pixels']} |"
+            f"| {round((1.0 - r['sign_agreement']) * r['pixels'])} of {r['pixels']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -212,7 +212,7 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     (variants,) = json.loads((tmp_path / "res" / "fidelity.json").read_text())["variants"]
     print(f"\nmeasured: structural against collapsed {variants}")
     assert variants["n"] == 2 and variants["pixels"] == 2 * 9
-    assert variants["phase_error_deg"] < 2.0 and variants["pixels_changing_side"] == 0
+    assert variants["phase_error_deg"] < 2.0 and variants["sign_agreement"] == 1.0
     assert "| 1 | 2 |" in (tmp_path / "res" / "fidelity.md").read_text().split("| largest")[1]
     folders = [tmp_path / "res" / "fidelity" / f"tiny-{v}-ts1-kcal" for v in VARIANTS]
     np.save(folders[1] / "behavioural.npy", np.zeros((2, 3, 3), np.float32))
