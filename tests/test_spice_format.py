@@ -21,20 +21,15 @@ SPICE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
         ("  cell a  ", "cell_a"),
         ("v1 0 dc 5\n.end", "v1_0_dc_5__end"),
         ("r*(1)", "r__1_"),
+        ("x\n.include /etc/passwd * ; $", "x__include__etc_passwd______"),
         ("Ångström", "_ngstr_m"),
     ],
 )
 def test_sanitize_name_keeps_only_spice_name_characters(text: str, expected: str) -> None:
+    """No newline, dot card, comment or other netlist syntax in user text survives."""
     name = sanitize_name(text)
     assert name == expected
     assert SPICE_NAME.match(name), name
-
-
-def test_sanitize_name_cannot_smuggle_a_netlist_line() -> None:
-    """A newline, a dot card or a comment in user text must not reach the netlist as syntax."""
-    name = sanitize_name("x\n.include /etc/passwd * ; $")
-    assert "\n" not in name and "." not in name and "*" not in name and ";" not in name
-    assert SPICE_NAME.match(name)
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
