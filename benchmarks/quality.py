@@ -286,9 +286,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
         about=variant.about,
         identity=_identity(dataset, name, args),
     )
-    row["samples"] = _grid(
-        images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps
-    )
+    row["samples"] = _grid(images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps)
     return row
 
 

@@ -153,6 +153,7 @@ def test_another_training_seed_is_its_own_run_and_row(sweep: Path, tmp_path: Pat
     ais = {r.get("seed", 0): r for r in rows if r["model"] == "ais-4bit"}
     assert sorted(ais) == [0, 1] and ais[1]["fid"] != ais[0]["fid"]
     assert ais[1]["samples"] == "quality/mnist-ais-4bit-seed1-1.png"
-    assert "[ais-4bit (seed 1)](quality/mnist-ais-4bit-seed1-1.png)" in (
-        tmp_path / "out" / "quality.md"
-    ).read_text()
+    assert (
+        "[ais-4bit (seed 1)](quality/mnist-ais-4bit-seed1-1.png)"
+        in (tmp_path / "out" / "quality.md").read_text()
+    )
