@@ -7,7 +7,8 @@ oscsim's shipped classifier (``oscsim.metrics``, DESIGN.md §6). A ``real-data``
 that many training images the same way, so the numbers read in context.
 
 Each row is merged into ``quality.json`` and ``quality.md`` as soon as it is done, with a sample
-grid ``quality/<dataset>-<model>.png``; training runs live in ``--work`` and resume. Rows are
+grid ``quality/<dataset>-<model>.png`` and the package versions it was computed with (rows from
+another machine, a GPU one say, keep theirs); training runs live in ``--work`` and resume. Rows are
 keyed by (data set, model, steps, training seed): a model scored at 1,000 and at 2,000 steps has
 two rows, and a run trained on past a scored budget keeps a snapshot of it
 (``snapshots/step-NNNNNN.pt``), so ablations can be compared with the headline model at the
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +36,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from oscsim.atomic import atomic_path, locked_results, read_results, write_json, write_text
+from oscsim.atomic import locked_results, read_results, write_json, write_text
 from oscsim.data import load_dataset
-from oscsim.digital import DigitalConfig, load_digital
+from oscsim.digital import DigitalConfig, DigitalFile, load_digital, save_digital
 from oscsim.errors import OscsimError, run_script
 from oscsim.graph import get_spec
 from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
-from oscsim.modelfile import load_model
+from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
 from oscsim.train import default_threads, train
 from oscsim.train_config import TrainConfig, preset
@@ -235,11 +235,18 @@ def _trained_model(
         threads=args.threads,
         digital=digital,
     )
-    if not snapshot.exists():
-        with atomic_path(snapshot) as tmp:
-            shutil.copyfile(saved, tmp)
     file = load_digital(saved) if digital else load_model(saved)
+    if not snapshot.exists():
+        keep_snapshot(file, snapshot)
     return file, summary["device"], summary["threads"], file.train_state["history"]["time_s"]
+
+
+def keep_snapshot(file: ModelFile | DigitalFile, path: Path) -> None:
+    """Write the generator of a run's model ``file`` to ``path`` with its step only: a run
+    trained on past a scored budget can still be scored there, and without the critic,
+    optimizers and history the snapshot is about 25 times smaller than ``model.pt``."""
+    save = save_digital if isinstance(file, DigitalFile) else save_model
+    save(path, file.model, train_state={"step": file.train_state["step"]})
 
 
 def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -253,6 +260,7 @@ def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any
     row = {"dataset": dataset, "model": REAL, **_score(images, dataset, args)}
     row.update(n_samples=args.n_samples, train_steps=0, wall_s=0.0, device=None, params=None)
     row.update(identity=_identity(dataset, REAL, args), about="training images vs test images")
+    row["versions"] = versions()
     row["samples"] = _grid(images, dataset, REAL, row["fid"], out)
     return row
 
@@ -285,6 +293,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
         param_bits=bits,
         about=variant.about,
         identity=_identity(dataset, name, args),
+        versions=versions(),
     )
     row["samples"] = _grid(images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps)
     return row

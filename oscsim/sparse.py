@@ -13,9 +13,11 @@ from torch import Tensor
 
 
 def _csr(crow: Tensor, col: Tensor, values: Tensor, n: int) -> Tensor:
-    """Build a CSR tensor without the beta-state warning (the pattern is valid by construction)."""
+    """Build a CSR tensor without torch's beta-state and invariant-check warnings (the pattern is
+    valid by construction; torch 2.11 on CUDA warns of unchecked invariants even when told)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
         return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
 
 

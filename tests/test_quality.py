@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, load_benchmark
 
+from oscsim.digital import load_digital
 from oscsim.errors import OscsimError
 from oscsim.graph import build_graph, get_spec
+from oscsim.modelfile import load_model
 
 ROW_KEYS = {"dataset", "model", "fid", "kid", "n_samples", "train_steps", "wall_s", "device"}
 MODELS = ["digital-wgan-gp", "ais-4bit", "ais-4bit-nbhd8"]
@@ -73,6 +75,7 @@ def test_sweep_writes_rows_in_the_schema(sweep: Path) -> None:
     for row in rows.values():
         assert ROW_KEYS | {"params"} <= set(row) and row["dataset"] == "mnist"
         assert row["fid"] >= 0 and row["n_samples"] == 64
+        assert row["versions"]["torch"] == results["versions"]["torch"]  # each row's own
         assert (sweep / "out" / row["samples"]).is_file()
     assert rows["ais-4bit"]["train_steps"] == 1 and rows["ais-4bit"]["wall_s"] > 0
     assert rows["ais-4bit"]["params"] == rows["ais-4bit"]["param_bits"] // 4
@@ -127,6 +130,9 @@ def test_a_longer_run_keeps_the_shorter_budget_scorable(
     run = tmp_path / "work" / "mnist" / "ais-4bit"
     assert json.loads((run / "train_log.json").read_text())["config"]["checkpoint_every"] == 1
     assert quality.snapshot_path(run, 1).is_file() and quality.snapshot_path(run, 2).is_file()
+    kept = load_model(quality.snapshot_path(run, 1))  # the generator alone, with its step
+    assert kept.optimizer is None and kept.train_state == {"step": 1}
+    assert quality.snapshot_path(run, 1).stat().st_size < (run / "model.pt").stat().st_size / 5
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     assert [r["train_steps"] for r in rows if r["model"] == "ais-4bit"] == [2, 1]
     assert (tmp_path / "out" / "quality" / "mnist-ais-4bit-2.png").is_file()
@@ -138,6 +144,16 @@ def test_a_longer_run_keeps_the_shorter_budget_scorable(
     assert quality.main(_argv(tmp_path, ["ais-4bit"], steps=1, n=32)) == 0  # scored again
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     assert [r["n_samples"] for r in rows if r["model"] == "ais-4bit"] == [64, 32]
+
+
+def test_a_digital_snapshot_keeps_the_generator_alone(sweep: Path, tmp_path: Path) -> None:
+    run = sweep / "work" / "mnist" / "digital-wgan-gp"
+    file = load_digital(run / "model.pt")
+    quality.keep_snapshot(file, tmp_path / "step-000001.pt")
+    kept = load_digital(tmp_path / "step-000001.pt")
+    assert kept.optimizer is None and kept.train_state == {"step": file.train_state["step"]}
+    for a, b in zip(kept.model.parameters(), file.model.parameters(), strict=True):
+        assert a.equal(b)
 
 
 def test_another_training_seed_is_its_own_run_and_row(sweep: Path, tmp_path: Path) -> None:
