@@ -8,8 +8,9 @@ phases and an image. Metrics, over all latents:
 - ``phase_error_deg``: circular RMS of the final phase differences, all oscillators, degrees.
 - ``boundary_phase_error_deg``: the same at every segment end (where the mismatch starts).
 - ``seconds_per_sample``: wall-clock seconds of the ngspice stage per latent (``processes`` at
-  once; export and readback not included), over every latent, including those a resumed run
-  took from its folder (``simulated_now`` says how many ran in this call).
+  once, each run's time split with the runs beside it; export and readback not included), over
+  every latent, including those a resumed run took from its folder (``simulated_now`` says how
+  many ran in this call).
 - ``tracking_fraction``: fraction of oscillators whose final phase is within 20° of the model's
   (an RMS error can come from a few oscillators that slipped to another branch).
 - ``boundary_amplitude_v``: min, mean and max cell amplitude at every segment end.
@@ -38,7 +39,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -59,7 +59,7 @@ from .spice.phase import wrap
 from .spice.plan import CircuitGains, check_variant, get_cell
 from .spice.raw import RawFile
 from .spice.readback import CircuitPhases, differential, read_phases, readout
-from .spice.run import run_many, run_netlist
+from .spice.run import run_each, run_netlist
 from .versions import versions
 
 _PLOT_OSCILLATORS = 4
@@ -163,8 +163,9 @@ class Waveforms:
 
 @dataclasses.dataclass(frozen=True)
 class LatentCircuit:
-    """One latent's circuit result: its phases, the ngspice wall seconds it cost (its chunk's
-    wall time over the chunk's latents), and for the first latent its waveforms."""
+    """One latent's circuit result: its phases, the ngspice wall seconds it cost (its run's wall
+    time split with the runs beside it, ``oscsim.spice.run.core_share``), and for the first
+    latent its waveforms."""
 
     phases: CircuitPhases
     seconds: float
@@ -218,9 +219,9 @@ def _circuit(
     store: Path | None,
     **run: object,
 ) -> tuple[list[LatentCircuit], int]:
-    """Simulate in chunks (bounded memory); per latent its result, and how many ran now.
+    """Per latent its result, and how many were simulated now.
 
-    With ``store``, each latent's result is written there as soon as its chunk finishes, and
+    With ``store``, each latent's result is written there as soon as its ngspice run ends, and
     results already there for the same netlist text are used instead of simulating again.
     """
     digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in netlists]
@@ -229,17 +230,12 @@ def _circuit(
         for p, d in zip(netlists, digests, strict=True)
     ]
     todo = [i for i, r in enumerate(results) if r is None]
-    chunk = 2 * processes
-    for start in range(0, len(todo), chunk):
-        index = todo[start : start + chunk]
-        t0 = time.perf_counter()
-        raws = run_many([netlists[i] for i in index], processes, **run)
-        seconds = (time.perf_counter() - t0) / len(index)
-        for i, raw in zip(index, raws, strict=True):
-            wave = Waveforms.from_raw(raw, manifest) if i == 0 else None
-            results[i] = LatentCircuit(read_phases(raw, manifest, theta0[i]), seconds, wave)
-            if store is not None:
-                _store(store / f"{netlists[i].stem}.npz", digests[i], results[i])
+    for k, raw, seconds in run_each([netlists[i] for i in todo], processes, **run):
+        i = todo[k]
+        wave = Waveforms.from_raw(raw, manifest) if i == 0 else None
+        results[i] = LatentCircuit(read_phases(raw, manifest, theta0[i]), seconds, wave)
+        if store is not None:
+            _store(store / f"{netlists[i].stem}.npz", digests[i], results[i])
     return [r for r in results if r is not None], len(todo)
 
 

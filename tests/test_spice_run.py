@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from oscsim.errors import SpiceError
-from oscsim.spice.run import check_tran, run_many, run_netlist, tran_line
+from oscsim.spice.run import check_tran, core_share, run_each, run_many, run_netlist, tran_line
 
 needs_ngspice = pytest.mark.skipif(
     shutil.which("ngspice") is None, reason="ngspice not installed (apt-get install ngspice)"
@@ -44,6 +46,31 @@ def test_run_many_keeps_input_order() -> None:
     results = run_many(texts, processes=2, timeout_s=30, progress=False)
     assert [r.title for r in results] == [f"rc {i}" for i in range(5)]
     assert [r["v(out)"][-1] for r in results] == pytest.approx(volts, rel=1e-2)
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_run_each_yields_runs_as_they_end_with_their_share_of_the_wall_time() -> None:
+    """A slow run and two fast ones on two processes: the fast ones come back first (the second
+    starts when the first ends), each with its own raw file; the shares add up to the wall."""
+    slow = "slow\nv1 a 0 sin(0 1 1e9)\nr1 a 0 1k\n.tran 1f 0.5n 0 1f\n.end\n"
+    texts = [slow, _rc("fast 1", 2.0), _rc("fast 2", 3.0)]
+    start = time.perf_counter()
+    got = list(run_each(texts, processes=2, timeout_s=60, progress=False))
+    wall = time.perf_counter() - start
+    assert [index for index, _, _ in got] == [1, 2, 0]
+    assert [raw.title for _, raw, _ in got] == ["fast 1", "fast 2", "slow"]
+    shares = [seconds for _, _, seconds in got]
+    assert all(s > 0 for s in shares) and shares[2] > shares[0] + shares[1]
+    assert sum(shares) == pytest.approx(wall, rel=0.25)
+
+
+def test_core_share_splits_each_moment_among_the_runs_going() -> None:
+    spans = [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]
+    shares = [core_share(s, e, spans) for s, e in spans]
+    assert shares == pytest.approx([1.5, 1.5, 1.0])  # alone 1 s, then half of 1 s shared
+    assert sum(shares) == pytest.approx(4.0)  # the wall time during which any ran
+    assert core_share(0.0, 2.0, [(0.0, 2.0), (1.0, math.inf)]) == pytest.approx(1.5)
 
 
 def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

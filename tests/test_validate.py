@@ -26,10 +26,11 @@ import pytest
 import torch
 from conftest import load_benchmark
 
-from oscsim.errors import OscsimError
+from oscsim.errors import OscsimError, SpiceError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
+from oscsim.spice import run as spice_run
 from oscsim.spice.cells import LcCell
 from oscsim.spice.plan import CircuitGains
 from oscsim.validate import (
@@ -145,6 +146,33 @@ def test_an_envelope_model_agrees_with_its_circuit(tmp_path: Path) -> None:
     assert 2e-4 < max(map(abs, offsets)) < 2e-3  # a few 1e-4 per cycle: ngspice's harmonics
     plain = validate(model, n=4, seed=0, processes=2, gains=CircuitGains.first_order(LcCell()))
     assert plain["envelope_model"] is None  # it would be the model itself
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_latents_are_kept_as_their_runs_end_so_an_interruption_loses_only_those_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last of four latents fails (an interruption injected into the runner; the other
+    three run in ngspice): the latents that ended before it are stored, and a resumed run
+    simulates only the rest."""
+    real = spice_run.run_netlist
+
+    def interrupted(netlist: str | Path, *args: object, **kwargs: object) -> object:
+        if Path(netlist).stem == "sample_0003":
+            raise SpiceError("netlist 'sample_0003': interrupted (injected by the test)")
+        return real(netlist, *args, **kwargs)
+
+    model, gains = _model(), CircuitGains.first_order(LcCell())
+    run = {"seed": 0, "processes": 2, "gains": gains, "out_dir": tmp_path}
+    with monkeypatch.context() as patch:
+        patch.setattr(spice_run, "run_netlist", interrupted)
+        with pytest.raises(SpiceError, match="injected"):
+            validate(model, n=4, **run)
+    kept = sorted(p.name for p in (tmp_path / "circuit").iterdir())
+    assert len(kept) >= 2 and "sample_0003.npz" not in kept
+    resumed = validate(model, n=4, resume=True, **run)
+    assert resumed["simulated_now"] == 4 - len(kept) and resumed["seconds_per_sample"] > 0
 
 
 @needs_ngspice

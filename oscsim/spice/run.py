@@ -7,14 +7,17 @@ own subprocess mode is not used: it breaks on ngspice 39.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from tqdm import tqdm
@@ -97,6 +100,81 @@ def run_netlist(
     return _run_in(run_dir, exe, text, label, source, timeout_s, hsa)
 
 
+def core_share(start: float, end: float, spans: Iterable[tuple[float, float]]) -> float:
+    """Seconds of the run ``[start, end]`` with each moment split evenly among the runs going
+    then (``spans``, this one among them; a run still going ends at ``inf``). Summed over runs
+    this is the wall time during which any ran: each run's share of the cores it ran on."""
+    near = [(s, e) for s, e in spans if s < end and e > start]
+    cuts = sorted({start, end, *(t for span in near for t in span if start < t < end)})
+    share = 0.0
+    for a, b in itertools.pairwise(cuts):
+        going = sum(1 for s, e in near if s <= a and e >= b)
+        share += (b - a) / max(going, 1)
+    return share
+
+
+def run_each(
+    netlists: Sequence[str | Path],
+    processes: int | None = None,
+    timeout_s: float = 300.0,
+    *,
+    progress: bool = True,
+    **kwargs: object,
+) -> Iterator[tuple[int, RawFile, float]]:
+    """Simulate many netlists, at most ``processes`` ngspice processes at once, yielding
+    ``(index, raw file, seconds)`` as each run ends; ``seconds`` is the run's wall time split
+    with the runs beside it (``core_share``), so the seconds of all runs add up to the wall time.
+
+    Each netlist is its own ngspice process; a thread pool (``concurrent.futures``) only starts
+    them and reads their raw files, so nothing is pickled and torch is never re-imported in
+    workers. Only the runs in flight are held, so memory does not grow with the netlists, and a
+    caller that keeps each result as it comes loses at most the runs in flight to an
+    interruption. ``kwargs`` go to ``run_netlist`` (not ``workdir``: each run needs its own).
+
+    Raises:
+        SpiceError: the first run to fail; no further run is started.
+    """
+    if "workdir" in kwargs:
+        raise ValueError("run_each gives each netlist its own temporary directory; drop workdir")
+
+    def timed(index: int, netlist: str | Path) -> RawFile:
+        with lock:
+            spans[index] = (time.perf_counter(), math.inf)
+        try:
+            return run_netlist(netlist, timeout_s, **kwargs)
+        finally:
+            with lock:
+                spans[index] = (spans[index][0], time.perf_counter())
+
+    queue = iter(enumerate(netlists))
+    spans: dict[int, tuple[float, float]] = {}
+    lock = threading.Lock()
+    running: dict[Future[RawFile], int] = {}
+    workers = processes or os.cpu_count() or 1
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(netlists), desc="ngspice", unit="run", disable=not progress) as bar,
+    ):
+
+        def start_next() -> None:
+            item = next(queue, None)
+            if item is not None:
+                running[pool.submit(timed, *item)] = item[0]
+
+        for _ in range(workers):
+            start_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=running.__getitem__):
+                index = running.pop(future)
+                raw = future.result()  # a failure ends the loop: nothing more starts
+                bar.update()
+                start_next()
+                with lock:
+                    seconds = core_share(*spans[index], list(spans.values()))
+                yield index, raw, seconds
+
+
 def run_many(
     netlists: Sequence[str | Path],
     processes: int | None = None,
@@ -105,31 +183,15 @@ def run_many(
     progress: bool = True,
     **kwargs: object,
 ) -> list[RawFile]:
-    """Simulate many netlists, at most ``processes`` ngspice processes at once; input order.
-
-    Each netlist is its own ngspice process; a thread pool (``concurrent.futures``) only starts
-    them and reads their raw files, so nothing is pickled and torch is never re-imported in
-    workers. ``kwargs`` go to ``run_netlist`` (not ``workdir``: each run needs its own).
+    """Simulate many netlists as ``run_each`` does and return their raw files in input order.
 
     Raises:
-        SpiceError: the first failing netlist (in input order); runs not yet started are cancelled.
+        SpiceError: the first run to fail; no further run is started.
     """
-    if "workdir" in kwargs:
-        raise ValueError("run_many gives each netlist its own temporary directory; drop workdir")
-    workers = processes or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_netlist, n, timeout_s, **kwargs) for n in netlists]
-        results: list[RawFile] = []
-        with tqdm(total=len(futures), desc="ngspice", unit="run", disable=not progress) as bar:
-            for fut in futures:
-                try:
-                    results.append(fut.result())
-                except BaseException:
-                    for other in futures:
-                        other.cancel()
-                    raise
-                bar.update()
-    return results
+    raws: dict[int, RawFile] = {}
+    for index, raw, _ in run_each(netlists, processes, timeout_s, progress=progress, **kwargs):
+        raws[index] = raw
+    return [raws[i] for i in range(len(netlists))]
 
 
 def tran_line(t_stop_s: float, f_ref_hz: float, steps_per_cycle: int = MIN_STEPS_PER_CYCLE) -> str:
