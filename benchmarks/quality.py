@@ -213,7 +213,7 @@ def _trained_model(
     not known (``None``)."""
     saved, snapshot = run_dir / "model.pt", snapshot_path(run_dir, args.steps)
     if saved.exists():
-        file = load_digital(saved) if digital else load_model(saved)
+        file = _load_run_file(saved, digital)
         if file.train_state["step"] > args.steps:
             if not snapshot.exists():
                 raise OscsimError(
@@ -224,7 +224,7 @@ def _trained_model(
             log = run_dir / "train_log.json"  # the run's device, as `oscsim train` logged it
             device = json.loads(log.read_text())["device"] if log.exists() else None
             times = file.train_state["history"]["time_s"][: args.steps]  # the run's own history
-            kept = load_digital(snapshot) if digital else load_model(snapshot)
+            kept = _load_run_file(snapshot, digital)
             return kept, device, None, times
     summary = train(
         config,
@@ -235,10 +235,15 @@ def _trained_model(
         threads=args.threads,
         digital=digital,
     )
-    file = load_digital(saved) if digital else load_model(saved)
+    file = _load_run_file(saved, digital)
     if not snapshot.exists():
         keep_snapshot(file, snapshot)
     return file, summary["device"], summary["threads"], file.train_state["history"]["time_s"]
+
+
+def _load_run_file(path: Path, digital: DigitalConfig | None) -> ModelFile | DigitalFile:
+    """A run's model file or snapshot, read as the kind of generator the run trains."""
+    return load_digital(path) if digital else load_model(path)
 
 
 def keep_snapshot(file: ModelFile | DigitalFile, path: Path) -> None:
