@@ -45,7 +45,7 @@ from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
 from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
-from oscsim.train import default_threads, train
+from oscsim.train import average_path, default_threads, train
 from oscsim.train_config import TrainConfig, preset
 from oscsim.versions import versions
 
@@ -55,6 +55,9 @@ REAL = "real-data"
 EVAL_SEED = 0  # latents of the scored samples (the same as `oscsim fid --seed 0`)
 GRID = 64  # images in each row's sample grid
 SMOKE_STEPS = 2  # --smoke: RK4 steps per segment (tests only)
+# Every run keeps a weight average of its generator (TrainConfig.ema_decay) with this decay, a
+# horizon of 200 iterations, a tenth of a 2,000-step run; it never changes the run itself.
+EMA_DECAY = 0.995
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Variant:
         static: one segment (S = 1) spanning the preset's whole integration time, its SHIL
             strength the mean of the preset's ramp (same total locking).
         digital: the digital baseline (``oscsim.digital``) instead of an AIS generator.
+        average_of: score the weight average (``TrainConfig.ema_decay``) kept by this model's
+            run rather than a run's live generator.
     """
 
     about: str
@@ -75,6 +80,7 @@ class Variant:
     model: dict[str, Any] = field(default_factory=dict)
     static: bool = False
     digital: bool = False
+    average_of: str | None = None
 
 
 MODELS: dict[str, Variant] = {
@@ -109,6 +115,24 @@ def _as_envelope(name: str) -> Variant:
 
 
 MODELS |= {f"{name}-envelope": _as_envelope(name) for name in ("ais-4bit", "oscillator-static")}
+
+
+def _as_averaged(name: str) -> Variant:
+    """Model ``name``'s weight average: its run's ``model-ema.pt``, not a run of its own."""
+    about = f"{name}, generator weights averaged over its run (EMA {EMA_DECAY})"
+    return dataclasses.replace(MODELS[name], about=about, average_of=name)
+
+
+MODELS |= {
+    f"{name}-ema": _as_averaged(name)
+    for name in (
+        "digital-wgan-gp",
+        "oscillator-static",
+        "ais-4bit",
+        "oscillator-static-envelope",
+        "ais-4bit-envelope",
+    )
+}
 
 
 def train_config(
@@ -152,7 +176,8 @@ def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, An
     config = dataclasses.replace(config, graph=get_spec(config.graph))  # names and specs alike
     digital = DigitalConfig().to_dict() if MODELS[name].digital else None
     plain = json.loads(json.dumps({"config": config.to_dict(), "digital": digital}))
-    return {**plain, "n_samples": args.n_samples, "smoke": args.smoke and digital is None}
+    identity = {**plain, "n_samples": args.n_samples, "smoke": args.smoke and digital is None}
+    return identity | ({"ema_decay": EMA_DECAY} if MODELS[name].average_of else {})
 
 
 def _sample(model: torch.nn.Module, n: int, batch: int = 500) -> np.ndarray:
@@ -199,19 +224,24 @@ def _run_name(name: str, seed: int) -> str:
     return name if seed == 0 else f"{name}-seed{seed}"
 
 
-def snapshot_path(run_dir: Path, steps: int) -> Path:
-    """Where a run's model file at ``steps`` is kept once the run trains on past it."""
-    return run_dir / "snapshots" / f"step-{steps:06d}.pt"
+def snapshot_path(run_dir: Path, steps: int, averaged: bool = False) -> Path:
+    """Where a run's model file (or its weight average's) at ``steps`` is kept once the run
+    trains on past it."""
+    return run_dir / "snapshots" / f"step-{steps:06d}{'-ema' if averaged else ''}.pt"
 
 
 def _trained_model(
-    run_dir: Path, config: TrainConfig, args: argparse.Namespace, digital: DigitalConfig | None
+    run_dir: Path,
+    config: TrainConfig,
+    args: argparse.Namespace,
+    digital: DigitalConfig | None,
+    averaged: bool = False,
 ) -> tuple[Any, str | None, int | None, list[float]]:
-    """The run's model file at exactly ``--steps``: trained or resumed to it, or, when the run
-    is already past it, the snapshot kept when it got there. Returns (model file, training
-    device, threads, seconds of each iteration up to ``--steps``); a snapshot's threads are
-    not known (``None``)."""
-    saved, snapshot = run_dir / "model.pt", snapshot_path(run_dir, args.steps)
+    """The run's model file (or, ``averaged``, its weight average) at exactly ``--steps``:
+    trained or resumed to it, or, when the run is already past it, the snapshot kept when it
+    got there. Returns (model file, training device, threads, seconds of each iteration up to
+    ``--steps``); a snapshot's threads are not known (``None``)."""
+    saved, snapshot = run_dir / "model.pt", snapshot_path(run_dir, args.steps, averaged)
     if saved.exists():
         file = _load_run_file(saved, digital)
         if file.train_state["step"] > args.steps:
@@ -236,9 +266,21 @@ def _trained_model(
         digital=digital,
     )
     file = _load_run_file(saved, digital)
-    if not snapshot.exists():
-        keep_snapshot(file, snapshot)
-    return file, summary["device"], summary["threads"], file.train_state["history"]["time_s"]
+    times = file.train_state["history"]["time_s"]
+    for kept in (False, True):  # both, so any later row of this budget can be scored
+        path = average_path(saved) if kept else saved
+        if path.exists() and not snapshot_path(run_dir, args.steps, kept).exists():
+            at = _load_run_file(path, digital) if kept else file
+            if at.train_state["step"] == args.steps:
+                keep_snapshot(at, snapshot_path(run_dir, args.steps, kept))
+    if averaged:
+        if not snapshot.exists():
+            raise OscsimError(
+                f"{run_dir} kept no weight average at step {args.steps}: its average began "
+                f"when the run was resumed at or after that step; score it at a later --steps"
+            )
+        file = _load_run_file(snapshot, digital)
+    return file, summary["device"], summary["threads"], times
 
 
 def _load_run_file(path: Path, digital: DigitalConfig | None) -> ModelFile | DigitalFile:
@@ -247,11 +289,17 @@ def _load_run_file(path: Path, digital: DigitalConfig | None) -> ModelFile | Dig
 
 
 def keep_snapshot(file: ModelFile | DigitalFile, path: Path) -> None:
-    """Write the generator of a run's model ``file`` to ``path`` with its step only: a run
-    trained on past a scored budget can still be scored there, and without the critic,
-    optimizers and history the snapshot is about 25 times smaller than ``model.pt``."""
+    """Write the generator of a run's model ``file`` to ``path`` with its step (and a weight
+    average's start and decay) only: a run trained on past a scored budget can still be scored
+    there, and without the critic, optimizers and history the snapshot is about 25 times
+    smaller than ``model.pt``."""
     save = save_digital if isinstance(file, DigitalFile) else save_model
-    save(path, file.model, train_state={"step": file.train_state["step"]})
+    keys = ("step", "ema_from", "ema_decay")
+    save(
+        path,
+        file.model,
+        train_state={k: file.train_state[k] for k in keys if k in file.train_state},
+    )
 
 
 def real_row(dataset: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -277,9 +325,11 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
     if args.checkpoint_every:  # how often a run saves, not what it computes: not in the identity
         config = dataclasses.replace(config, checkpoint_every=args.checkpoint_every)
+    config = dataclasses.replace(config, ema_decay=EMA_DECAY)  # only watches: not in the identity
     digital = DigitalConfig() if variant.digital else None
-    run_dir = Path(args.work) / dataset / _run_name(name, args.seed)
-    file, device, threads, times = _trained_model(run_dir, config, args, digital)
+    run_dir = Path(args.work) / dataset / _run_name(variant.average_of or name, args.seed)
+    averaged = variant.average_of is not None
+    file, device, threads, times = _trained_model(run_dir, config, args, digital, averaged)
     model = file.model.to(args.device)
     start = time.perf_counter()
     images = _sample(model, args.n_samples)
@@ -300,6 +350,8 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
         identity=_identity(dataset, name, args),
         versions=versions(),
     )
+    if averaged:
+        row.update(ema_from=file.train_state["ema_from"], ema_decay=file.train_state["ema_decay"])
     row["samples"] = _grid(images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps)
     return row
 
@@ -359,6 +411,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"`{row['alias_of']}` (identical training configuration): it was trained "
                 f"once and this row repeats its numbers."
             )
+        if row.get("ema_from") is not None:
+            what += f" from step {row['ema_from']}"
         if row.get("identity", {}).get("smoke"):
             what += " [smoke: shortened rollout]"
         lines.append(

@@ -79,6 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
     given["checkpoint_every"] = args.checkpoint_every
     given["consistency_weight"] = args.consistency_weight
+    given["ema_decay"] = args.ema_decay
     try:
         config = preset(args.preset)
         model = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
@@ -271,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--consistency-weight",
         type=float,
         help="weight of the same-latent consistency term under mismatch (0; needs a noise)",
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        help="also keep a weight average of the generator in model-ema.pt, with this decay "
+        "(0: none, the default; 0.995 averages about the last 200 iterations)",
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")

@@ -58,6 +58,8 @@ class _Run:
     rng: torch.Generator
     step: int
     history: dict[str, list[float]]
+    average: Generator | None = None  # the generator's weight average (TrainConfig.ema_decay)
+    average_from: int = 0  # the step the average began at
 
 
 def default_threads() -> int:
@@ -165,6 +167,27 @@ def _build(config: TrainConfig, model: Generator, device: torch.device, kind: _K
     return _Run(model, critic, kind.optimizer(model, config), opt_d, rng, 0, history)
 
 
+def _start_average(run: _Run, config: TrainConfig, kind: _Kind, state: dict | None) -> None:
+    """Give ``run`` a weight average: the saved one (``state``), else the live generator now."""
+    live = run.model
+    average = kind.make(config).to(next(live.parameters()).device).eval().requires_grad_(False)
+    average.load_state_dict(live.state_dict() if state is None else state["state_dict"])
+    run.average = average
+    run.average_from = run.step if state is None else int(state["from"])
+
+
+@torch.no_grad()
+def _update_average(run: _Run, decay: float) -> None:
+    """Fold the live generator into the average after its ``run.step``-th update: the plain
+    mean of the iterates since the average began, until that mean spans ``1 / (1 − decay)``
+    of them, then an exponential moving average with ``decay``."""
+    t = run.step - run.average_from
+    keep = min(decay, t / (t + 1))
+    live = dict(run.model.named_parameters())
+    for name, value in run.average.named_parameters():
+        value.lerp_(live[name].detach(), 1.0 - keep)
+
+
 def _plain(data: Any) -> Any:
     """JSON round trip: tuples become lists, so saved and current configs compare equal."""
     return json.loads(json.dumps(data))
@@ -197,6 +220,8 @@ def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) 
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         run.step, run.history = int(state["step"]), state["history"]
+        if config.ema_decay > 0 and state.get("ema") is not None:
+            _start_average(run, config, kind, state["ema"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path} has a damaged training state: {exc}") from None
     return run
@@ -213,8 +238,14 @@ def _cpu(obj: Any) -> Any:
     return obj
 
 
+def average_path(path: str | Path) -> Path:
+    """Where a run whose ``model.pt`` is ``path`` keeps its generator's weight average."""
+    return Path(path).with_name("model-ema.pt")
+
+
 def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> None:
-    """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts)."""
+    """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts), and
+    its weight average, if kept, to ``average_path(path)`` as a model file of its own."""
     rng = {"train": run.rng.get_state(), "torch": torch.get_rng_state(), "cuda": None}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
@@ -224,7 +255,13 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind
         "critic": _cpu(run.critic.state_dict()),
         "rng": rng,
         "history": run.history,
+        "ema": None,
     }
+    if run.average is not None:
+        average = {"state_dict": _cpu(run.average.state_dict()), "from": run.average_from}
+        state["ema"] = average
+        about = {"step": run.step, "ema_from": run.average_from, "ema_decay": config.ema_decay}
+        kind.save(average_path(path), run.average, None, about)
     optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
     kind.save(path, run.model, optimizers, state)
 
@@ -306,6 +343,7 @@ def _start(
             f"{out_dir} already holds a training run; pass --resume to continue it, --force to "
             f"start over (overwriting it), or choose another --out"
         )
+    average_path(path).unlink(missing_ok=True)  # an earlier run's average, overwritten too
     torch.manual_seed(config.seed)
     return _build(config, kind.make(config), device, kind)
 
@@ -340,6 +378,8 @@ def train(
 
     Every ``config.checkpoint_every`` iterations and at the end it writes ``model.pt`` (the
     generator with critic, optimizers, RNG states and loss history in its training state),
+    ``model-ema.pt`` when ``config.ema_decay`` > 0 (the generator's weight average, a plain
+    model file whose training state names its step, ``ema_from`` and ``ema_decay``),
     ``train_log.json``, ``losses.png`` and ``samples/step-NNNNNN[-segments].png``. A fresh run
     seeds torch's global RNG with ``config.seed`` (model noise draws from it); torch's thread
     count is set for the run and restored afterwards.
@@ -362,6 +402,8 @@ def train(
     try:
         run = _start(config, out_dir, resume, force, dev, kind)
         resumed_from = run.step
+        if config.ema_decay > 0 and run.average is None:
+            _start_average(run, config, kind, None)
         images = _load_images(config, run.model.image_shape, dev)
         bar = tqdm(total=config.steps, initial=run.step, disable=not progress, unit="it")
         with bar:
@@ -369,6 +411,8 @@ def train(
                 start = time.perf_counter()
                 losses = _iteration(run, images, config)
                 run.step += 1
+                if run.average is not None:
+                    _update_average(run, config.ema_decay)
                 for key, value in (("step", run.step), *losses.items()):
                     run.history.setdefault(key, []).append(value)
                 run.history["time_s"].append(time.perf_counter() - start)

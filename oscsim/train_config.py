@@ -18,7 +18,13 @@ from .graph import GraphSpec, get_spec
 from .model import ModelConfig
 
 # Fields that may change between an interrupted run and its resumption.
-RESUMABLE_FIELDS = ("steps", "checkpoint_every", "n_samples", "checkpoint_segments")
+RESUMABLE_FIELDS = (
+    "steps",
+    "checkpoint_every",
+    "n_samples",
+    "checkpoint_segments",
+    "ema_decay",  # the average only watches the run: turning it on later changes no step of it
+)
 
 
 def _positive_int(name: str, value: object) -> None:
@@ -61,6 +67,13 @@ class TrainConfig:
             latent, so a trained generator amplifies small circuit errors
             (``oscsim.sensitivity``); this term asks for the same image. Costs one more
             generator rollout per iteration.
+        ema_decay: keep a running average of the generator's weights (0: none), written to
+            ``model-ema.pt`` beside ``model.pt``: the plain mean of every iterate since the
+            average began, then an exponential moving average with this decay (a horizon of
+            ``1 / (1 − ema_decay)`` iterations). GAN iterates circle around a good generator
+            rather than settle on it; their average sits nearer to it (Yazıcı et al., ICLR
+            2019). The average never feeds back into training, so a run may start keeping it
+            when resumed, from that step.
         seed: seeds the generator and critic initialisation and every random draw of the run.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
@@ -83,6 +96,7 @@ class TrainConfig:
     n_samples: int = 64
     checkpoint_segments: bool = False
     consistency_weight: float = 0.0
+    ema_decay: float = 0.0
     seed: int = 0
     data_dir: str | None = None
     resize_data: bool = False
@@ -105,6 +119,8 @@ class TrainConfig:
                 "consistency_weight needs ModelConfig.detuning_noise or coupling_noise > 0: "
                 "without mismatch the two renderings are the same"
             )
+        if not isinstance(self.ema_decay, numbers.Real) or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be a number in [0, 1), got {self.ema_decay!r}")
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")

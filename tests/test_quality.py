@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import SHARED_DATA, load_benchmark
 
 from oscsim.digital import load_digital
@@ -62,7 +63,9 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
     same = [
         n
         for n, c in resolved.items()
-        if c == resolved["ais-4bit"] and not quality.MODELS[n].digital
+        if c == resolved["ais-4bit"]
+        and not quality.MODELS[n].digital
+        and not quality.MODELS[n].average_of
     ]
     assert same == ["ais-4bit", "ais-4bit-nbhd8"]
 
@@ -173,3 +176,34 @@ def test_another_training_seed_is_its_own_run_and_row(sweep: Path, tmp_path: Pat
         "[ais-4bit (seed 1)](quality/mnist-ais-4bit-seed1-1.png)"
         in (tmp_path / "out" / "quality.md").read_text()
     )
+
+
+def test_an_averaged_row_scores_the_weight_average_of_its_models_run(
+    sweep: Path, tmp_path: Path
+) -> None:
+    """``ais-4bit-ema`` trains no run of its own: it scores the weight average that
+    ``ais-4bit``'s run keeps, at the same budget, and says where the average began."""
+    shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
+    assert quality.main(_argv(tmp_path, ["ais-4bit", "ais-4bit-ema"], steps=2)) == 0
+    run = tmp_path / "work" / "mnist" / "ais-4bit"
+    assert not (run.parent / "ais-4bit-ema").exists()
+    live = load_model(quality.snapshot_path(run, 2)).model
+    kept = load_model(quality.snapshot_path(run, 2, averaged=True))
+    assert kept.train_state == {"step": 2, "ema_from": 0, "ema_decay": quality.EMA_DECAY}
+    assert not torch.equal(kept.model.k, live.k)
+    rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
+    ema = next(r for r in rows if r["model"] == "ais-4bit-ema")
+    base = next(r for r in rows if r["model"] == "ais-4bit" and r["train_steps"] == 2)
+    assert ema["ema_from"] == 0 and ema["train_steps"] == 2 and ema["fid"] != base["fid"]
+    assert ema["wall_s"] == base["wall_s"]  # the same run's iterations
+    assert ema["samples"] == "quality/mnist-ais-4bit-ema-2.png"
+    assert "from step 0" in (tmp_path / "out" / "quality.md").read_text()
+
+
+def test_an_average_begun_after_the_budget_is_a_clear_error(sweep: Path, tmp_path: Path) -> None:
+    shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "work" / "mnist" / "ais-4bit"
+    (run / "model-ema.pt").unlink()
+    quality.snapshot_path(run, 1, averaged=True).unlink()
+    with pytest.raises(OscsimError, match="kept no weight average at step 1"):
+        quality.main(_argv(tmp_path, ["ais-4bit-ema"], steps=1))

@@ -15,8 +15,8 @@ from oscsim.critic import Critic, gradient_penalty
 from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
-from oscsim.modelfile import save_model
-from oscsim.train import iteration_fn, train
+from oscsim.modelfile import load_model, save_model
+from oscsim.train import average_path, iteration_fn, train
 from oscsim.train_config import PRESETS, TrainConfig, preset
 from oscsim.train_outputs import LOSSES
 
@@ -89,6 +89,8 @@ def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> 
         ("betas", (0.5,)),
         ("consistency_weight", -1.0),
         ("consistency_weight", 1.0),  # without detuning noise the two renderings are equal
+        ("ema_decay", 1.0),
+        ("ema_decay", -0.1),
     ],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
@@ -174,6 +176,43 @@ def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_pat
     torch.save(content, tmp_path / "model.pt")
     summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
     assert summary["resumed_from"] == 6 and summary["step"] == 7
+
+
+def _params(path: Path) -> dict[str, Tensor]:
+    return dict(load_model(path).model.named_parameters())
+
+
+def test_weight_average_watches_the_run_without_changing_it(full_run: Path, tmp_path: Path) -> None:
+    """The average is the mean of the iterates (then an EMA); the run itself is bit for bit the
+    one without it, and an interrupted run resumes its average exactly."""
+    averaged = dataclasses.replace(TINY, ema_decay=0.9)
+    train(averaged, tmp_path / "ema", progress=False)
+    assert logged_losses(tmp_path / "ema") == logged_losses(full_run)
+    live, plain = _params(tmp_path / "ema" / "model.pt"), _params(full_run / "model.pt")
+    assert all(torch.equal(live[k], plain[k]) for k in plain)
+    file = load_model(average_path(tmp_path / "ema" / "model.pt"))
+    assert file.optimizer is None
+    assert file.train_state == {"step": 6, "ema_from": 0, "ema_decay": 0.9}
+    assert all(not torch.equal(v, live[k]) for k, v in file.model.named_parameters())
+    train(dataclasses.replace(averaged, steps=1), tmp_path / "one", progress=False)
+    initial = AISGenerator(build_graph(TINY.graph), TINY.model, seed=TINY.seed)
+    one, mean = _params(tmp_path / "one" / "model.pt"), _params(tmp_path / "one" / "model-ema.pt")
+    for name, value in initial.named_parameters():  # after one step: the mean of two iterates
+        assert torch.allclose(mean[name], (value + one[name]) / 2, atol=1e-7), name
+    train(dataclasses.replace(averaged, steps=3), tmp_path / "cut", progress=False)
+    train(averaged, tmp_path / "cut", resume=True, progress=False)
+    resumed, whole = _params(tmp_path / "cut" / "model-ema.pt"), _params(file.path)
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+
+
+def test_weight_average_can_begin_when_a_run_resumes(full_run: Path, tmp_path: Path) -> None:
+    train(dataclasses.replace(TINY, steps=3), tmp_path, progress=False)
+    assert not average_path(tmp_path / "model.pt").exists()
+    train(dataclasses.replace(TINY, ema_decay=0.5), tmp_path, resume=True, progress=False)
+    assert logged_losses(tmp_path) == logged_losses(full_run)
+    assert load_model(tmp_path / "model-ema.pt").train_state["ema_from"] == 3
+    train(dataclasses.replace(TINY, steps=1), tmp_path, force=True, progress=False)
+    assert not average_path(tmp_path / "model.pt").exists()  # not the overwritten run's
 
 
 def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
