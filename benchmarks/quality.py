@@ -362,16 +362,19 @@ def _key(row: dict[str, Any]) -> tuple[str, str, int, int]:
     return row["dataset"], row["model"], int(row["train_steps"]), int(row.get("seed", 0))
 
 
-def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, int]:
-    """Table order: data set, real data first, then budgets from the longest, then models,
-    then seeds."""
+def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, bool, int]:
+    """Table order: data set, real data first, then budgets from the longest, then models
+    (a weight average right after its model), then seeds."""
     names = [REAL, *MODELS]
     datasets = list(DATASETS)
+    variant = MODELS.get(row["model"])
+    model = (variant and variant.average_of) or row["model"]
     return (
         datasets.index(row["dataset"]) if row["dataset"] in datasets else len(datasets),
         row["model"] != REAL,
         -int(row["train_steps"]),
-        names.index(row["model"]) if row["model"] in names else len(names),
+        names.index(model) if model in names else len(names),
+        model != row["model"],
         int(row.get("seed", 0)),
     )
 

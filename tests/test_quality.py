@@ -197,6 +197,7 @@ def test_an_averaged_row_scores_the_weight_average_of_its_models_run(
     assert ema["ema_from"] == 0 and ema["train_steps"] == 2 and ema["fid"] != base["fid"]
     assert ema["wall_s"] == base["wall_s"]  # the same run's iterations
     assert ema["samples"] == "quality/mnist-ais-4bit-ema-2.png"
+    assert [r["model"] for r in rows if r["train_steps"] == 2] == ["ais-4bit", "ais-4bit-ema"]
     assert "from step 0" in (tmp_path / "out" / "quality.md").read_text()
 
 
