@@ -73,7 +73,8 @@ class TrainConfig:
             ``1 / (1 − ema_decay)`` iterations). GAN iterates circle around a good generator
             rather than settle on it; their average sits nearer to it (Yazıcı et al., ICLR
             2019). The average never feeds back into training, so a run may start keeping it
-            when resumed, from that step.
+            when resumed, from that step; resumed with 0 it stops (``model-ema.pt`` stays as
+            last written, its step in its training state).
         seed: seeds the generator and critic initialisation and every random draw of the run.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
