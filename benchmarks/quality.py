@@ -266,21 +266,21 @@ def _trained_model(
         digital=digital,
     )
     file = _load_run_file(saved, digital)
+    kept = average_path(saved)
+    average = _load_run_file(kept, digital) if kept.exists() else None
+    if average is not None and average.train_state["step"] != args.steps:
+        average = None  # written before the run's last resumption, at another step
+    for at, is_average in ((file, False), (average, True)):  # so any later row can score both
+        path = snapshot_path(run_dir, args.steps, is_average)
+        if at is not None and not path.exists():
+            keep_snapshot(at, path)
+    if averaged and average is None:
+        raise OscsimError(
+            f"{run_dir} kept no weight average at step {args.steps}: its average began when "
+            f"the run was resumed at or after that step; score it at a later --steps"
+        )
     times = file.train_state["history"]["time_s"]
-    for kept in (False, True):  # both, so any later row of this budget can be scored
-        path = average_path(saved) if kept else saved
-        if path.exists() and not snapshot_path(run_dir, args.steps, kept).exists():
-            at = _load_run_file(path, digital) if kept else file
-            if at.train_state["step"] == args.steps:
-                keep_snapshot(at, snapshot_path(run_dir, args.steps, kept))
-    if averaged:
-        if not snapshot.exists():
-            raise OscsimError(
-                f"{run_dir} kept no weight average at step {args.steps}: its average began "
-                f"when the run was resumed at or after that step; score it at a later --steps"
-            )
-        file = _load_run_file(snapshot, digital)
-    return file, summary["device"], summary["threads"], times
+    return average if averaged else file, summary["device"], summary["threads"], times
 
 
 def _load_run_file(path: Path, digital: DigitalConfig | None) -> ModelFile | DigitalFile:

@@ -258,8 +258,7 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind
         "ema": None,
     }
     if run.average is not None:
-        average = {"state_dict": _cpu(run.average.state_dict()), "from": run.average_from}
-        state["ema"] = average
+        state["ema"] = {"state_dict": _cpu(run.average.state_dict()), "from": run.average_from}
         about = {"step": run.step, "ema_from": run.average_from, "ema_decay": config.ema_decay}
         kind.save(average_path(path), run.average, None, about)
     optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
