@@ -34,11 +34,9 @@ def shared_mnist() -> Path:
     return path
 
 
-def load_benchmark(name: str) -> ModuleType:
-    """The script ``benchmarks/<name>.py`` as a module (registered, so dataclasses resolve)."""
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py"
-    )
+def load_benchmark(name: str, folder: str = "benchmarks") -> ModuleType:
+    """The script ``<folder>/<name>.py`` as a module (registered, so dataclasses resolve)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_{folder}", REPO / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

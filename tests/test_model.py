@@ -210,7 +210,9 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
     assert torch.equal(coupling_mismatched(zero, 0.5)["k"], zero["k"])
 
 
-@pytest.mark.parametrize(("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28)])
+@pytest.mark.parametrize(
+    ("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28), ("mnist-ema", 28)]
+)
 def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) -> None:
     assert name in pretrained_names()
     model = load_model(name).model

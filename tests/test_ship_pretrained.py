@@ -1,0 +1,47 @@
+"""scripts/ship_pretrained.py: a run's model, snapshot or weight average shipped by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import load_benchmark
+
+from oscsim.errors import OscsimError
+from oscsim.graph import build_graph
+from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import load_model, save_model
+
+ship = load_benchmark("ship_pretrained", folder="scripts")
+
+
+def _tiny(path: Path, state: dict) -> Path:
+    """A 4-bit demo-graph generator small enough to score in a second."""
+    config = ModelConfig(segments=2, cycles_per_segment=1.0, steps_per_segment=2, bits=4)
+    return save_model(path, AISGenerator(build_graph("demo"), config, seed=0), train_state=state)
+
+
+def test_average_ships_with_its_runs_config(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path / "pretrained")
+    (tmp_path / "pretrained").mkdir()
+    average = _tiny(tmp_path / "avg.pt", {"step": 3, "ema_from": 1, "ema_decay": 0.9})
+    with pytest.raises(OscsimError, match="no training config: pass --run"):
+        ship.main([str(average), "tiny-ema", "--dataset", "digits14", "--n", "20"])
+    assert not list((tmp_path / "pretrained").iterdir())  # nothing written on the error
+    with pytest.raises(OscsimError, match="lower-case letters"):
+        ship.main([str(average), "../elsewhere", "--dataset", "digits14"])
+    other = ModelConfig(segments=3, cycles_per_segment=1.0, steps_per_segment=2, bits=4)
+    stranger = save_model(tmp_path / "other.pt", AISGenerator(build_graph("demo"), other, seed=0))
+    with pytest.raises(OscsimError, match="is not the run of"):
+        ship.main([str(average), "tiny-ema", "--dataset", "digits14", "--run", str(stranger)])
+    run = _tiny(tmp_path / "model.pt", {"step": 3, "config": {"dataset": "digits14", "seed": 5}})
+    args = [str(average), "tiny-ema", "--dataset", "digits14", "--n", "20", "--run", str(run)]
+    assert ship.main([*args, "--command", "train it"]) == 0
+    record = json.loads((tmp_path / "pretrained" / "tiny-ema.json").read_text())
+    assert record["train_config"] == {"dataset": "digits14", "seed": 5}
+    assert (record["step"], record["ema_from"], record["ema_decay"]) == (3, 1, 0.9)
+    assert record["command"] == "train it" and record["quality"]["n_samples"] == 20
+    shipped = load_model(tmp_path / "pretrained" / "tiny-ema.pt")
+    assert shipped.optimizer is None and shipped.train_state["train_config"]["seed"] == 5
+    assert shipped.model.to_codes().keys() == load_model(average).model.to_codes().keys()
