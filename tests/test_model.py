@@ -211,7 +211,8 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "side"), [("demo", 14), ("mnist", 28), ("fashion", 28), ("mnist-ema", 28)]
+    ("name", "side"),
+    [("demo", 14), ("mnist", 28), ("fashion", 28), ("mnist-ema", 28), ("fashion-ema", 28)],
 )
 def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) -> None:
     assert name in pretrained_names()
