@@ -114,7 +114,10 @@ def _as_envelope(name: str) -> Variant:
     return dataclasses.replace(variant, about=about, model=model)
 
 
-MODELS |= {f"{name}-envelope": _as_envelope(name) for name in ("ais-4bit", "oscillator-static")}
+MODELS |= {
+    f"{name}-envelope": _as_envelope(name)
+    for name in ("ais-4bit", "oscillator-static", "ais-4bit-radius2")
+}
 
 
 def _as_averaged(name: str) -> Variant:
@@ -131,6 +134,7 @@ MODELS |= {
         "ais-4bit",
         "oscillator-static-envelope",
         "ais-4bit-envelope",
+        "ais-4bit-radius2-envelope",
     )
 }
 
@@ -289,12 +293,12 @@ def _load_run_file(path: Path, digital: DigitalConfig | None) -> ModelFile | Dig
 
 
 def keep_snapshot(file: ModelFile | DigitalFile, path: Path) -> None:
-    """Write the generator of a run's model ``file`` to ``path`` with its step (and a weight
-    average's start and decay) only: a run trained on past a scored budget can still be scored
-    there, and without the critic, optimizers and history the snapshot is about 25 times
-    smaller than ``model.pt``."""
+    """Write the generator of a run's model ``file`` to ``path`` with its step, training config
+    (and a weight average's start and decay) only: a run trained on past a scored budget can
+    still be scored (and shipped) there, and without the critic, optimizers and history the
+    snapshot is about 25 times smaller than ``model.pt``."""
     save = save_digital if isinstance(file, DigitalFile) else save_model
-    keys = ("step", "ema_from", "ema_decay")
+    keys = ("step", "config", "ema_from", "ema_decay")
     save(
         path,
         file.model,

@@ -249,9 +249,10 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind
     rng = {"train": run.rng.get_state(), "torch": torch.get_rng_state(), "cuda": None}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
+    plain_config = _plain(config.to_dict())
     state = {
         "step": run.step,
-        "config": _plain(config.to_dict()),
+        "config": plain_config,
         "critic": _cpu(run.critic.state_dict()),
         "rng": rng,
         "history": run.history,
@@ -259,7 +260,12 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind
     }
     if run.average is not None:
         state["ema"] = {"state_dict": _cpu(run.average.state_dict()), "from": run.average_from}
-        about = {"step": run.step, "ema_from": run.average_from, "ema_decay": config.ema_decay}
+        about = {
+            "step": run.step,
+            "config": plain_config,
+            "ema_from": run.average_from,
+            "ema_decay": config.ema_decay,
+        }
         kind.save(average_path(path), run.average, None, about)
     optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
     kind.save(path, run.model, optimizers, state)
@@ -378,7 +384,8 @@ def train(
     Every ``config.checkpoint_every`` iterations and at the end it writes ``model.pt`` (the
     generator with critic, optimizers, RNG states and loss history in its training state),
     ``model-ema.pt`` when ``config.ema_decay`` > 0 (the generator's weight average, a plain
-    model file whose training state names its step, ``ema_from`` and ``ema_decay``),
+    model file whose training state names its step, training config, ``ema_from`` and
+    ``ema_decay``),
     ``train_log.json``, ``losses.png`` and ``samples/step-NNNNNN[-segments].png``. A fresh run
     seeds torch's global RNG with ``config.seed`` (model noise draws from it); torch's thread
     count is set for the run and restored afterwards.

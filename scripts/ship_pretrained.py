@@ -8,8 +8,9 @@
 writes ``oscsim/pretrained/<name>.pt`` (graph, config, parameters, codes, steps, versions, and
 the training command and step in its train_state) and ``<name>.json`` with the FID/KID measured
 here, so ``oscsim sample <name>`` and every other command that takes a model file accept the name.
-A snapshot or weight average (``quality.py`` keeps them) holds no training config: ``--run``
-names the run's ``model.pt`` to take it from.
+Snapshots and weight averages hold their run's training config; those written before they did
+(the ones behind ``mnist-ema`` and ``fashion-ema``) hold none: ``--run`` names the run's
+``model.pt`` to take it from.
 """
 
 from __future__ import annotations

@@ -133,8 +133,10 @@ def test_a_longer_run_keeps_the_shorter_budget_scorable(
     run = tmp_path / "work" / "mnist" / "ais-4bit"
     assert json.loads((run / "train_log.json").read_text())["config"]["checkpoint_every"] == 1
     assert quality.snapshot_path(run, 1).is_file() and quality.snapshot_path(run, 2).is_file()
-    kept = load_model(quality.snapshot_path(run, 1))  # the generator alone, with its step
-    assert kept.optimizer is None and kept.train_state == {"step": 1}
+    kept = load_model(quality.snapshot_path(run, 1))  # the generator, its step and config
+    config = load_model(run / "model.pt").train_state["config"]
+    assert kept.optimizer is None and sorted(kept.train_state) == ["config", "step"]
+    assert kept.train_state["step"] == 1 and kept.train_state["config"]["model"] == config["model"]
     assert quality.snapshot_path(run, 1).stat().st_size < (run / "model.pt").stat().st_size / 5
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     assert [r["train_steps"] for r in rows if r["model"] == "ais-4bit"] == [2, 1]
@@ -154,7 +156,8 @@ def test_a_digital_snapshot_keeps_the_generator_alone(sweep: Path, tmp_path: Pat
     file = load_digital(run / "model.pt")
     quality.keep_snapshot(file, tmp_path / "step-000001.pt")
     kept = load_digital(tmp_path / "step-000001.pt")
-    assert kept.optimizer is None and kept.train_state == {"step": file.train_state["step"]}
+    assert kept.optimizer is None
+    assert kept.train_state == {k: file.train_state[k] for k in ("step", "config")}
     for a, b in zip(kept.model.parameters(), file.model.parameters(), strict=True):
         assert a.equal(b)
 
@@ -189,7 +192,13 @@ def test_an_averaged_row_scores_the_weight_average_of_its_models_run(
     assert not (run.parent / "ais-4bit-ema").exists()
     live = load_model(quality.snapshot_path(run, 2)).model
     kept = load_model(quality.snapshot_path(run, 2, averaged=True))
-    assert kept.train_state == {"step": 2, "ema_from": 0, "ema_decay": quality.EMA_DECAY}
+    config = load_model(run / "model.pt").train_state["config"]  # shippable without its run
+    assert kept.train_state == {
+        "step": 2,
+        "config": config,
+        "ema_from": 0,
+        "ema_decay": quality.EMA_DECAY,
+    }
     assert not torch.equal(kept.model.k, live.k)
     rows = json.loads((tmp_path / "out" / "quality.json").read_text())["rows"]
     ema = next(r for r in rows if r["model"] == "ais-4bit-ema")

@@ -48,3 +48,13 @@ def test_average_ships_with_its_runs_config(tmp_path: Path, monkeypatch) -> None
     codes, expected = shipped.model.to_codes(), load_model(average).model.to_codes()
     assert codes.keys() == expected.keys()
     assert all(torch.equal(codes[k], expected[k]) for k in codes)  # the average, not the run
+
+
+def test_average_that_keeps_its_config_ships_without_its_run(tmp_path: Path, monkeypatch) -> None:
+    """Averages and snapshots written by ``oscsim train`` and ``quality.py`` hold the config."""
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path)
+    state = {"step": 3, "config": {"dataset": "digits14", "seed": 2}, "ema_from": 1}
+    average = _tiny(tmp_path / "avg.pt", {**state, "ema_decay": 0.9})
+    assert ship.main([str(average), "tiny-ema", "--dataset", "digits14", "--n", "20"]) == 0
+    record = json.loads((tmp_path / "tiny-ema.json").read_text())
+    assert record["train_config"] == state["config"] and record["ema_from"] == 1

@@ -192,7 +192,8 @@ def test_weight_average_watches_the_run_without_changing_it(full_run: Path, tmp_
     assert all(torch.equal(live[k], plain[k]) for k in plain)
     file = load_model(average_path(tmp_path / "ema" / "model.pt"))
     assert file.optimizer is None
-    assert file.train_state == {"step": 6, "ema_from": 0, "ema_decay": 0.9}
+    config = load_model(tmp_path / "ema" / "model.pt").train_state["config"]
+    assert file.train_state == {"step": 6, "config": config, "ema_from": 0, "ema_decay": 0.9}
     assert all(not torch.equal(v, live[k]) for k, v in file.model.named_parameters())
     train(dataclasses.replace(averaged, steps=1), tmp_path / "one", progress=False)
     initial = AISGenerator(build_graph(TINY.graph), TINY.model, seed=TINY.seed)
