@@ -18,7 +18,6 @@ Writes ``benchmarks/results/envelope_gap.{json,md}`` (rows merge by model and n)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from oscsim.atomic import write_json, write_text
+from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
 from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
-from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
@@ -117,14 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         raise OscsimError(f"--n must be at least 2 (FID needs two images), got {args.n}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = args.out / "envelope_gap.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
     for source in args.models:
         row = measure(source, args.n, args.seed, args.data_dir)
         print(row, flush=True)
-        rows = [r for r in rows if (r["model"], r["n"]) != (source, args.n)] + [row]
-        write_json(path, {"rows": rows, "versions": versions()})
-        write_text(args.out / "envelope_gap.md", markdown(rows))
+        rows = merge_row(
+            args.out / "envelope_gap.json", row, ("model", "n"), "envelope gap", markdown
+        )
     print(markdown(rows))
     return 0
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from oscsim.atomic import write_json, write_text
+from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
 from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
-from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
@@ -104,15 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         raise OscsimError(f"need --n >= 1 and --refine >= 2, got {args.n} and {args.refine}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = args.out / "step_accuracy.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
     for source in args.models:
         row = measure(source, args.n, args.refine)
         print(row, flush=True)
-        key = (source, args.n, args.refine)
-        rows = [r for r in rows if (r["model"], r["n"], r["refine"]) != key] + [row]
-        write_json(path, {"rows": rows, "versions": versions()})
-        write_text(args.out / "step_accuracy.md", markdown(rows))
+        keys = ("model", "n", "refine")
+        rows = merge_row(args.out / "step_accuracy.json", row, keys, "step accuracy", markdown)
     print(markdown(rows))
     return 0
 

@@ -6,12 +6,13 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .errors import OscsimError
+from .versions import versions
 
 
 def _umask() -> int:
@@ -81,6 +82,24 @@ def locked_results(path: str | Path, what: str) -> Iterator[dict[str, Any]]:
         yield read_results(path, what)
     finally:
         os.close(lock)  # releases the lock
+
+
+def merge_row(
+    path: str | Path,
+    row: dict[str, Any],
+    keys: tuple[str, ...],
+    what: str,
+    markdown: Callable[[list[dict[str, Any]]], str],
+) -> list[dict[str, Any]]:
+    """Merge ``row`` into the ``{"rows", "versions"}`` results at ``path`` (``.json``), in place
+    of any row equal to it on ``keys``, under ``locked_results``; write the JSON with this
+    process's package versions and ``markdown(rows)`` beside it (``.md``). Returns the rows."""
+    with locked_results(path, what) as results:
+        key = tuple(row[k] for k in keys)
+        rows = [r for r in results["rows"] if tuple(r.get(k) for k in keys) != key] + [row]
+        write_json(path, {"rows": rows, "versions": versions()})
+        write_text(Path(path).with_suffix(".md"), markdown(rows))
+    return rows
 
 
 def check_outputs_free(out_dir: Path, names: tuple[str, ...], force: bool) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from oscsim.atomic import atomic_path, locked_results, write_json, write_text
+from oscsim.atomic import atomic_path, locked_results, merge_row, write_json, write_text
+from oscsim.errors import OscsimError
 from oscsim.plots import save_figure
 
 
@@ -43,3 +44,20 @@ def test_locked_results_merges_into_what_is_on_disk_now(tmp_path: Path) -> None:
         results["rows"].append(2)
         write_json(path, results)
     assert json.loads(path.read_text())["rows"] == [1, 2]
+
+
+def test_merge_row_replaces_the_row_with_its_key_and_writes_both_files(tmp_path: Path) -> None:
+    def table(rows: list[dict]) -> str:
+        return "".join(f"| {r['model']} | {r['x']} |\n" for r in rows)
+
+    path = tmp_path / "out" / "bench.json"
+    merge_row(path, {"model": "a", "n": 1, "x": 1}, ("model", "n"), "bench", table)
+    merge_row(path, {"model": "b", "n": 1, "x": 2}, ("model", "n"), "bench", table)
+    rows = merge_row(path, {"model": "a", "n": 1, "x": 3}, ("model", "n"), "bench", table)
+    assert [(r["model"], r["x"]) for r in rows] == [("b", 2), ("a", 3)]
+    saved = json.loads(path.read_text())
+    assert saved["rows"] == rows and "torch" in saved["versions"]
+    assert path.with_suffix(".md").read_text() == "| b | 2 |\n| a | 3 |\n"
+    path.write_text("[1, 2]")
+    with pytest.raises(OscsimError, match="is not a bench results file"):
+        merge_row(path, {"model": "a", "n": 1, "x": 4}, ("model", "n"), "bench", table)
