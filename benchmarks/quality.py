@@ -45,6 +45,7 @@ from oscsim.metrics import evaluate
 from oscsim.model import AISGenerator
 from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
+from oscsim.sampling import draw_images
 from oscsim.train import average_path, default_threads, train
 from oscsim.train_config import TrainConfig, preset
 from oscsim.versions import versions
@@ -187,10 +188,7 @@ def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, An
 def _sample(model: torch.nn.Module, n: int, batch: int = 500) -> np.ndarray:
     """``n`` images of a generator from latents drawn at once from ``EVAL_SEED``."""
     model.eval()
-    latent = model.latent(n, torch.Generator().manual_seed(EVAL_SEED))
-    with torch.no_grad():
-        images = torch.cat([model(chunk) for chunk in latent.split(batch)])
-    return images.float().cpu().numpy()
+    return draw_images(model, model.latent(n, torch.Generator().manual_seed(EVAL_SEED)), batch)
 
 
 def _params(model: torch.nn.Module) -> tuple[int, int]:

@@ -18,7 +18,6 @@ Writes ``benchmarks/results/step_accuracy.{json,md}`` (rows merge by model, n an
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -28,26 +27,11 @@ import torch
 
 from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
-from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model
+from oscsim.sampling import draw_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
-
-
-def refined(model: AISGenerator, factor: int) -> AISGenerator:
-    """The same model (parameters and codes) integrated with ``factor`` times more steps."""
-    steps = factor * model.config.steps_per_segment
-    fine = AISGenerator(model.graph, dataclasses.replace(model.config, steps_per_segment=steps))
-    fine.load_state_dict(model.state_dict())
-    return fine.eval()
-
-
-def _draw(model: AISGenerator, theta0: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return torch.cat(
-            [model(theta0[i : i + BATCH]) for i in range(0, len(theta0), BATCH)]
-        ).numpy()
 
 
 def measure(source: str, n: int, refine: int) -> dict[str, Any]:
@@ -55,7 +39,8 @@ def measure(source: str, n: int, refine: int) -> dict[str, Any]:
     model = load_model(source).model.eval()
     theta0 = model.latent(n, torch.Generator().manual_seed(0))
     start = time.perf_counter()
-    coarse, fine = _draw(model, theta0), _draw(refined(model, refine), theta0)
+    finer = model.replaced(steps_per_segment=refine * model.config.steps_per_segment)
+    coarse, fine = draw_images(model, theta0, BATCH), draw_images(finer, theta0, BATCH)
     graph = model.graph
     return {
         "model": source,

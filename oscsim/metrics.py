@@ -25,6 +25,7 @@ from .classifier import load_classifier, shipped_classifier
 from .data import load_dataset
 from .errors import DataError, ModelFileError, OscsimError
 from .modelfile import load_model
+from .sampling import draw_images
 from .versions import versions
 
 DEFAULT_N = 10_000
@@ -235,6 +236,4 @@ def _sample_model(
         )
     model.eval()
     theta0 = model.latent(n, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        images = torch.cat([model(chunk) for chunk in theta0.split(batch_size)])
-    return images.float().numpy()
+    return draw_images(model, theta0, batch_size)

@@ -307,14 +307,17 @@ class AISGenerator(nn.Module):
         """A copy with the same parameters (and codes) integrated as an envelope for ``tank``
         (default: the one in this model's config): what its circuit computes."""
         tank = tank or self.config.tank
-        config = replace(
-            self.config,
+        return self.replaced(
             dynamics="envelope",
             tank_q=tank.q,
             tank_loop_gain=tank.loop_gain,
             tank_offsets=tank.offsets,
         )
-        twin = AISGenerator(self.graph, config).to(self.edges.device)
+
+    def replaced(self, **changes: object) -> AISGenerator:
+        """A copy with the same parameters (and codes) and these ``ModelConfig`` fields
+        changed: other dynamics, another integration step, on the same device and mode."""
+        twin = AISGenerator(self.graph, replace(self.config, **changes)).to(self.edges.device)
         twin.load_state_dict(self.state_dict())
         return twin.train(self.training)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from .atomic import atomic_path, check_outputs_free, write_json
 from .errors import OscsimError
@@ -14,6 +15,14 @@ from .plots import save_image_grid, save_segment_grid
 from .versions import versions
 
 OUTPUTS = ("samples.png", "samples.npy", "segments.png", "samples.json")
+
+
+def draw_images(model: torch.nn.Module, latent: Tensor, batch: int = 500) -> np.ndarray:
+    """A generator's images ``[N, H, W]`` (float32, on the CPU) from ``latent``, drawn
+    ``batch`` latents at a time without autograd: memory bounded for any N."""
+    with torch.no_grad():
+        images = torch.cat([model(chunk) for chunk in latent.split(batch)])
+    return images.float().cpu().numpy()
 
 
 def write_samples(

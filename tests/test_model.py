@@ -231,3 +231,16 @@ def test_detuned_adds_one_static_pattern_to_delta_only() -> None:
     assert moved["k"] is params["k"] and torch.equal(params["delta"], torch.ones(2, 3))
     assert moved["delta"].dtype == torch.float64
     assert torch.allclose(moved["delta"], 1.0 + 0.01 * xi.expand(2, 3))
+
+
+def test_replaced_keeps_the_parameters_and_changes_only_the_named_fields() -> None:
+    config = ModelConfig(segments=2, cycles_per_segment=1.0, steps_per_segment=2, bits=4)
+    model = AISGenerator(build_graph("demo"), config, seed=0).eval()
+    finer = model.replaced(steps_per_segment=8)
+    assert finer.config == dataclasses.replace(config, steps_per_segment=8) and not finer.training
+    envelope = model.as_envelope()
+    assert envelope.config.dynamics == "envelope" and envelope.config.segments == 2
+    for twin in (finer, envelope):
+        assert all(
+            torch.equal(a, b) for a, b in zip(twin.parameters(), model.parameters(), strict=True)
+        )
