@@ -32,6 +32,7 @@ from oscsim.sampling import draw_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
+KEYS = ("model", "n", "refine")  # a row replaces the one equal on these
 
 
 def measure(source: str, n: int, refine: int) -> dict[str, Any]:
@@ -90,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for source in args.models:
         row = measure(source, args.n, args.refine)
         print(row, flush=True)
-        keys = ("model", "n", "refine")
-        rows = merge_row(args.out / "step_accuracy.json", row, keys, "step accuracy", markdown)
+        rows = merge_row(args.out / "step_accuracy.json", row, KEYS, "step accuracy", markdown)
     print(markdown(rows))
     return 0
 
