@@ -71,6 +71,9 @@ class Variant:
         model: ``ModelConfig`` fields to replace.
         static: one segment (S = 1) spanning the preset's whole integration time, its SHIL
             strength the mean of the preset's ramp (same total locking).
+        split: each of the preset's segments cut into this many, each piece starting from the
+            segment's SHIL strength: ``split`` times the time-varying parameters at the same
+            integration time and RK4 steps, so at about the same training cost.
         digital: the digital baseline (``oscsim.digital``) instead of an AIS generator.
         average_of: score the weight average (``TrainConfig.ema_decay``) kept by this model's
             run rather than a run's live generator.
@@ -80,6 +83,7 @@ class Variant:
     graph: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     static: bool = False
+    split: int = 1
     digital: bool = False
     average_of: str | None = None
 
@@ -96,6 +100,7 @@ MODELS: dict[str, Variant] = {
     "ais-4bit": Variant("time-varying (S = 4), hidden, 4-bit: the headline model"),
     "ais-4bit-nohidden": Variant("ais-4bit without hidden oscillators", graph={"hidden_stride": 0}),
     "ais-4bit-static": Variant("ais-4bit with S = 1", static=True),
+    "ais-4bit-s8": Variant("ais-4bit with each segment split in two (S = 8)", split=2),
     "ais-2bit": Variant("ais-4bit at 2 bits", model={"bits": 2}),
     "ais-3bit": Variant("ais-4bit at 3 bits", model={"bits": 3}),
     "ais-6bit": Variant("ais-4bit at 6 bits", model={"bits": 6}),
@@ -117,7 +122,7 @@ def _as_envelope(name: str) -> Variant:
 
 MODELS |= {
     f"{name}-envelope": _as_envelope(name)
-    for name in ("ais-4bit", "oscillator-static", "ais-4bit-radius2")
+    for name in ("ais-4bit", "oscillator-static", "ais-4bit-radius2", "ais-4bit-s8")
 }
 
 
@@ -136,6 +141,7 @@ MODELS |= {
         "oscillator-static-envelope",
         "ais-4bit-envelope",
         "ais-4bit-radius2-envelope",
+        "ais-4bit-s8-envelope",
     )
 }
 
@@ -160,6 +166,15 @@ def train_config(
             cycles_per_segment=model.segments * model.cycles_per_segment,
             steps_per_segment=model.segments * model.steps_per_segment,
             sigma_init=(sum(ramp) / len(ramp),),
+        )
+    if variant.split > 1:
+        n = variant.split
+        model = dataclasses.replace(
+            model,
+            segments=n * model.segments,
+            cycles_per_segment=model.cycles_per_segment / n,
+            steps_per_segment=model.steps_per_segment // n,
+            sigma_init=model.sigma_init and tuple(s for s in model.sigma_init for _ in range(n)),
         )
     if smoke and not variant.digital:
         step = model.cycles_per_segment / model.steps_per_segment

@@ -55,6 +55,14 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
         twin = configs[f"{name}-envelope"]
         assert twin.model.dynamics == "envelope" and twin.graph == configs[name].graph
         assert dataclasses.replace(twin.model, dynamics="phase") == configs[name].model
+    split = configs["ais-4bit-s8"].model  # twice the segments, the same time and RK4 steps
+    assert split.segments == 2 * head.model.segments == 8
+    assert split.segments * split.cycles_per_segment == static.cycles_per_segment
+    assert (
+        split.segments * split.steps_per_segment
+        == head.model.segments * head.model.steps_per_segment
+    )
+    assert split.sigma_init[::2] == split.sigma_init[1::2] == head.model.sigma_init
     assert build_graph(configs["ais-4bit-radius2"].graph).number_of_edges() > (
         build_graph(head.graph).number_of_edges()
     )
