@@ -169,6 +169,10 @@ def train_config(
         )
     if variant.split > 1:
         n = variant.split
+        if model.steps_per_segment % n:
+            raise OscsimError(
+                f"{name}: {model.steps_per_segment} RK4 steps per segment do not split {n} ways"
+            )
         model = dataclasses.replace(
             model,
             segments=n * model.segments,

@@ -78,6 +78,14 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
     assert same == ["ais-4bit", "ais-4bit-nbhd8"]
 
 
+def test_a_split_that_leaves_a_fraction_of_an_rk4_step_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(quality.MODELS, "ais-4bit-s12", quality.Variant("3 ways", split=3))
+    with pytest.raises(OscsimError, match="32 RK4 steps per segment do not split 3 ways"):
+        quality.train_config("mnist", "ais-4bit-s12", steps=5)
+
+
 def test_sweep_writes_rows_in_the_schema(sweep: Path) -> None:
     results = json.loads((sweep / "out" / "quality.json").read_text())
     assert set(results) == {"rows", "versions"} and "torch" in results["versions"]
