@@ -42,7 +42,7 @@ from oscsim.digital import DigitalConfig, DigitalFile, load_digital, save_digita
 from oscsim.errors import OscsimError, run_script
 from oscsim.graph import get_spec
 from oscsim.metrics import evaluate
-from oscsim.model import AISGenerator
+from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
@@ -146,6 +146,20 @@ MODELS |= {
 }
 
 
+def _resegmented(
+    model: ModelConfig, segments: int, sigma_init: tuple[float, ...] | None
+) -> ModelConfig:
+    """``model`` with the same integration time and RK4 steps cut into ``segments`` equal
+    segments (which must divide the steps), starting from SHIL strengths ``sigma_init``."""
+    return dataclasses.replace(
+        model,
+        segments=segments,
+        cycles_per_segment=model.segments * model.cycles_per_segment / segments,
+        steps_per_segment=model.segments * model.steps_per_segment // segments,
+        sigma_init=sigma_init,
+    )
+
+
 def train_config(
     dataset: str,
     name: str,
@@ -160,26 +174,15 @@ def train_config(
     model = dataclasses.replace(base.model, **variant.model)
     if variant.static:
         ramp = model.sigma_init or (0.25 * model.sigma_max,)
-        model = dataclasses.replace(
-            model,
-            segments=1,
-            cycles_per_segment=model.segments * model.cycles_per_segment,
-            steps_per_segment=model.segments * model.steps_per_segment,
-            sigma_init=(sum(ramp) / len(ramp),),
-        )
+        model = _resegmented(model, 1, (sum(ramp) / len(ramp),))
     if variant.split > 1:
         n = variant.split
         if model.steps_per_segment % n:
             raise OscsimError(
                 f"{name}: {model.steps_per_segment} RK4 steps per segment do not split {n} ways"
             )
-        model = dataclasses.replace(
-            model,
-            segments=n * model.segments,
-            cycles_per_segment=model.cycles_per_segment / n,
-            steps_per_segment=model.steps_per_segment // n,
-            sigma_init=model.sigma_init and tuple(s for s in model.sigma_init for _ in range(n)),
-        )
+        ramp = model.sigma_init and tuple(s for s in model.sigma_init for _ in range(n))
+        model = _resegmented(model, n * model.segments, ramp)
     if smoke and not variant.digital:
         step = model.cycles_per_segment / model.steps_per_segment
         model = dataclasses.replace(
