@@ -13,13 +13,16 @@ keyed by (data set, model, steps, training seed): a model scored at 1,000 and at
 two rows, and a run trained on past a scored budget keeps a snapshot of it
 (``snapshots/step-NNNNNN.pt``), so ablations can be compared with the headline model at the
 budget they reached. ``--seed S`` (S ≠ 0) trains separate runs (``<model>-seedS``) whose rows
-sit next to seed 0's, which is how the spread between training seeds is measured. Rerunning
-skips rows already computed with the same configuration and sample count.
+sit next to seed 0's, which is how the spread between training seeds is measured;
+``--critic-seed C`` takes the critic and the batches from seed C instead (``-criticC`` runs), to
+tell whether that spread comes from the generator or from its critic. Rerunning skips rows
+already computed with the same configuration and sample count.
 
     python benchmarks/quality.py --steps 2000                      # every model, both data sets
     python benchmarks/quality.py --datasets mnist --models ais-4bit digital-wgan-gp --steps 50
     python benchmarks/quality.py --datasets mnist --models ais-4bit ais-4bit-static --steps 1000
     python benchmarks/quality.py --datasets mnist --models ais-4bit --steps 1000 --seed 1
+    python benchmarks/quality.py --datasets mnist --models ais-4bit --seed 1 --critic-seed 0
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
 from oscsim.train import average_path, default_threads, train
-from oscsim.train_config import TrainConfig, preset
+from oscsim.train_config import TrainConfig, preset, with_defaults
 from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -167,10 +170,13 @@ def train_config(
     seed: int = 0,
     data_dir: str | None = None,
     smoke: bool = False,
+    critic_seed: int | None = None,
 ) -> TrainConfig:
     """The training run of model ``name`` on ``dataset`` ("mnist" or "fashion")."""
     variant = MODELS[name]
-    base = preset(DATASETS[dataset], steps=steps, seed=seed, data_dir=data_dir)
+    base = preset(
+        DATASETS[dataset], steps=steps, seed=seed, critic_seed=critic_seed, data_dir=data_dir
+    )
     model = dataclasses.replace(base.model, **variant.model)
     if variant.static:
         ramp = model.sigma_init or (0.25 * model.sigma_max,)
@@ -199,12 +205,22 @@ def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, An
     """Everything that defines a row's numbers (JSON-plain), to skip or alias rows."""
     if name == REAL:
         return {"n_samples": args.n_samples}
-    config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    config = train_config(
+        dataset, name, args.steps, args.seed, args.data_dir, args.smoke, args.critic_seed
+    )
     config = dataclasses.replace(config, graph=get_spec(config.graph))  # names and specs alike
     digital = DigitalConfig().to_dict() if MODELS[name].digital else None
     plain = json.loads(json.dumps({"config": config.to_dict(), "digital": digital}))
     identity = {**plain, "n_samples": args.n_samples, "smoke": args.smoke and digital is None}
     return identity | ({"ema_decay": EMA_DECAY} if MODELS[name].average_of else {})
+
+
+def _current(identity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored row's identity with the training-config fields added since it was written at
+    their defaults (``with_defaults``): a new option left unset does not make old rows stale."""
+    if not identity or "config" not in identity:
+        return identity
+    return {**identity, "config": with_defaults(identity["config"])}
 
 
 def _sample(model: torch.nn.Module, n: int, batch: int = 500) -> np.ndarray:
@@ -243,9 +259,14 @@ def _grid(
     return rel
 
 
-def _run_name(name: str, seed: int) -> str:
-    """A run's folder and grid name: the model's, with the training seed unless it is 0."""
-    return name if seed == 0 else f"{name}-seed{seed}"
+def _run_name(name: str, seed: int, critic_seed: int | None = None) -> str:
+    """A run's folder and grid name: the model's, with the training seed unless it is 0 and
+    the critic's seed when it has its own."""
+    return (
+        name
+        + ("" if seed == 0 else f"-seed{seed}")
+        + ("" if critic_seed is None else f"-critic{critic_seed}")
+    )
 
 
 def snapshot_path(run_dir: Path, steps: int, averaged: bool = False) -> Path:
@@ -346,12 +367,15 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     """Train (or resume) model ``name`` to ``--steps`` (or take its snapshot there), sample and
     score it."""
     variant = MODELS[name]
-    config = train_config(dataset, name, args.steps, args.seed, args.data_dir, args.smoke)
+    config = train_config(
+        dataset, name, args.steps, args.seed, args.data_dir, args.smoke, args.critic_seed
+    )
     if args.checkpoint_every:  # how often a run saves, not what it computes: not in the identity
         config = dataclasses.replace(config, checkpoint_every=args.checkpoint_every)
     config = dataclasses.replace(config, ema_decay=EMA_DECAY)  # only watches: not in the identity
     digital = DigitalConfig() if variant.digital else None
-    run_dir = Path(args.work) / dataset / _run_name(variant.average_of or name, args.seed)
+    run_name = _run_name(variant.average_of or name, args.seed, args.critic_seed)
+    run_dir = Path(args.work) / dataset / run_name
     averaged = variant.average_of is not None
     file, device, threads, times = _trained_model(run_dir, config, args, digital, averaged)
     model = file.model.to(args.device)
@@ -361,6 +385,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     params, bits = _params(model)
     row.update(
         seed=args.seed,
+        critic_seed=args.critic_seed,
         n_samples=args.n_samples,
         train_steps=args.steps,
         wall_s=float(sum(times)),
@@ -376,17 +401,19 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     )
     if averaged:
         row.update(ema_from=file.train_state["ema_from"], ema_decay=file.train_state["ema_decay"])
-    row["samples"] = _grid(images, dataset, _run_name(name, args.seed), row["fid"], out, args.steps)
+    grid_name = _run_name(name, args.seed, args.critic_seed)
+    row["samples"] = _grid(images, dataset, grid_name, row["fid"], out, args.steps)
     return row
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, int, int]:
-    """Rows are unique per (data set, model, training steps, training seed); rows written
-    before seeds were keyed were all seed 0."""
-    return row["dataset"], row["model"], int(row["train_steps"]), int(row.get("seed", 0))
+def _key(row: dict[str, Any]) -> tuple[str, str, int, int, int | None]:
+    """Rows are unique per (data set, model, training steps, training seed, critic seed);
+    rows written before seeds were keyed were all seed 0, with no critic seed of their own."""
+    seeds = int(row.get("seed", 0)), row.get("critic_seed")
+    return row["dataset"], row["model"], int(row["train_steps"]), *seeds
 
 
-def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, bool, int]:
+def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, bool, int, int]:
     """Table order: data set, real data first, then budgets from the longest, then models
     (a weight average right after its model), then seeds."""
     names = [REAL, *MODELS]
@@ -400,11 +427,21 @@ def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, bool, int]:
         names.index(model) if model in names else len(names),
         model != row["model"],
         int(row.get("seed", 0)),
+        -1 if row.get("critic_seed") is None else int(row["critic_seed"]),
     )
 
 
 def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
+
+
+def _seeds(row: dict[str, Any]) -> str:
+    """The training seeds a table row names, where they differ from seed 0 for everything."""
+    seed, critic = int(row.get("seed", 0)), row.get("critic_seed")
+    names = ([f"seed {seed}"] if seed or critic is not None else []) + (
+        [] if critic is None else [f"critic seed {critic}"]
+    )
+    return f" ({', '.join(names)})" if names else ""
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -429,8 +466,7 @@ def markdown(results: dict[str, Any]) -> str:
     for row in sorted(results["rows"], key=_order):
         kbit = None if row.get("param_bits") is None else row["param_bits"] / 1000
         what = row.get("about", "")
-        seed = int(row.get("seed", 0))
-        model = row["model"] + (f" (seed {seed})" if seed else "")
+        model = row["model"] + _seeds(row)
         if row.get("alias_of"):
             what += f" (= {row['alias_of']}, not retrained)"
             notes.append(
@@ -472,6 +508,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--threads", type=int, default=default_threads(), help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0, help="training seed of every model")
+    ap.add_argument(
+        "--critic-seed",
+        type=int,
+        help="seed of the critic and the batches instead of --seed (TrainConfig.critic_seed)",
+    )
     ap.add_argument("--data-dir", default=None, help="folder searched first for the data sets")
     ap.add_argument("--work", default="runs/quality", help="training runs (resumed on rerun)")
     ap.add_argument(
@@ -496,16 +537,16 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(plan, unit="row")
     for dataset, name in bar:
         bar.set_description(f"{dataset} {name}")
-        steps, seed = (0, 0) if name == REAL else (args.steps, args.seed)
-        identity, old = _identity(dataset, name, args), rows.get((dataset, name, steps, seed))
-        if old is not None and old.get("identity") == identity:
+        key = (0, 0, None) if name == REAL else (args.steps, args.seed, args.critic_seed)
+        identity, old = _identity(dataset, name, args), rows.get((dataset, name, *key))
+        if old is not None and _current(old.get("identity")) == identity:
             continue
         earlier = models[: models.index(name)] if name in models else []
         twin = next((m for m in earlier if _identity(dataset, m, args) == identity), None)
         if name == REAL:
             row = real_row(dataset, args, out)
         elif twin is not None:
-            row = {**rows[(dataset, twin, steps, seed)], "model": name, "alias_of": twin}
+            row = {**rows[(dataset, twin, *key)], "model": name, "alias_of": twin}
             row["about"] = MODELS[name].about
         else:
             row = model_row(dataset, name, args, out)

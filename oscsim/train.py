@@ -41,7 +41,7 @@ from .errors import ModelFileError, OscsimError
 from .graph import build_graph, get_spec
 from .model import AISGenerator
 from .modelfile import load_model, save_model
-from .train_config import RESUMABLE_FIELDS, TrainConfig
+from .train_config import RESUMABLE_FIELDS, TrainConfig, with_defaults
 from .train_outputs import LOSSES, write_outputs
 
 Generator = AISGenerator | DigitalGenerator
@@ -154,15 +154,17 @@ def _digital_kind(arch: DigitalConfig) -> _Kind:
 
 
 def _build(config: TrainConfig, model: Generator, device: torch.device, kind: _Kind) -> _Run:
-    """A run at step 0 around ``model``, every random source seeded from ``config.seed``."""
+    """A run at step 0 around ``model``: the critic and the run's draws seeded from
+    ``config.critic_seed``, or ``config.seed`` when that is None."""
     model = model.to(device).train()
     if isinstance(model, AISGenerator):
         model.checkpoint_segments = config.checkpoint_segments
+    seed = config.seed if config.critic_seed is None else config.critic_seed
     critic = Critic(
-        model.image_shape, config.critic_width, config.critic_layer_norm, seed=config.seed + 1
+        model.image_shape, config.critic_width, config.critic_layer_norm, seed=seed + 1
     ).to(device)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
-    rng = torch.Generator().manual_seed(config.seed + 2)
+    rng = torch.Generator().manual_seed(seed + 2)
     history: dict[str, list[float]] = {key: [] for key in ("step", *LOSSES, "time_s")}
     return _Run(model, critic, kind.optimizer(model, config), opt_d, rng, 0, history)
 
@@ -201,11 +203,7 @@ def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) 
             f"{path} holds a model but no training state (not written by `oscsim train`); "
             f"start a new run in another folder"
         )
-    old, new = _plain(state["config"]), _plain(config.to_dict())
-    defaults = _plain(TrainConfig().to_dict())  # fields added since the run began: defaults
-    old = {**defaults, **old}
-    if isinstance(old["model"], dict):
-        old["model"] = {**defaults["model"], **old["model"]}
+    old, new = with_defaults(_plain(state["config"])), _plain(config.to_dict())
     changed = [k for k in new if k not in RESUMABLE_FIELDS and old.get(k) != new[k]]
     if changed:
         diffs = "; ".join(f"{k}: was {old.get(k)!r}, now {new[k]!r}" for k in changed)

@@ -9,6 +9,7 @@ strengths move at the same pace relative to their hardware range, quantized or n
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import numbers
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,11 @@ RESUMABLE_FIELDS = (
 def _positive_int(name: str, value: object) -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _integer(name: str, value: object) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
 
 
 def _positive_float(name: str, value: object) -> None:
@@ -76,6 +82,10 @@ class TrainConfig:
             when resumed, from that step; resumed with 0 it stops (``model-ema.pt`` stays as
             last written, its step in its training state).
         seed: seeds the generator and critic initialisation and every random draw of the run.
+        critic_seed: seeds the critic's initialisation and the run's draws (batches, penalty
+            points, latents) in place of ``seed`` (None: ``seed``), leaving ``seed`` the
+            generator's alone: pairing one run's generator with another's critic and batch
+            order tells which of the two a spread between training seeds comes from.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
     """
@@ -99,6 +109,7 @@ class TrainConfig:
     consistency_weight: float = 0.0
     ema_decay: float = 0.0
     seed: int = 0
+    critic_seed: int | None = None
     data_dir: str | None = None
     resize_data: bool = False
 
@@ -126,8 +137,10 @@ class TrainConfig:
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
-        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        seeds = {"seed": self.seed, "critic_seed": self.critic_seed}
+        for name, value in seeds.items():
+            if name == "seed" or value is not None:
+                _integer(name, value)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (the graph as its preset name or its spec's fields)."""
@@ -177,6 +190,16 @@ PRESETS: dict[str, TrainConfig] = {
         dataset="fashion-mnist", graph="mnist", model=_MODEL, steps=20000, checkpoint_every=500
     ),
 }
+
+
+def with_defaults(saved: dict) -> dict:
+    """A training config saved as JSON (``TrainConfig.to_dict``) with the fields added since it
+    was written at their defaults, so that old runs and result rows compare with new configs."""
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
+    out = {**defaults, **saved}
+    if isinstance(out["model"], dict):
+        out["model"] = {**defaults["model"], **out["model"]}
+    return out
 
 
 def preset(name: str, **overrides: object) -> TrainConfig:

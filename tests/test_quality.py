@@ -197,6 +197,38 @@ def test_another_training_seed_is_its_own_run_and_row(sweep: Path, tmp_path: Pat
     )
 
 
+def test_a_critic_seed_is_its_own_run_and_row_and_old_rows_stay_current(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--seed 1 --critic-seed 0`` (seed 1's generator against seed 0's critic and batches)
+    trains its own run and row beside seed 1's; rows written before the option existed (no
+    ``critic_seed`` in their identity) still count as computed."""
+    shutil.copytree(sweep, tmp_path, dirs_exist_ok=True)
+    argv = [*_argv(tmp_path, ["ais-4bit"]), "--seed", "1", "--critic-seed", "0"]
+    assert quality.main(argv) == 0
+    run = tmp_path / "work" / "mnist" / "ais-4bit-seed1-critic0"
+    config = json.loads((run / "train_log.json").read_text())["config"]
+    assert (config["seed"], config["critic_seed"]) == (1, 0)
+    results = json.loads((tmp_path / "out" / "quality.json").read_text())
+    row = next(r for r in results["rows"] if r.get("critic_seed") == 0)
+    assert (row["model"], row["seed"]) == ("ais-4bit", 1)
+    assert row["samples"] == "quality/mnist-ais-4bit-seed1-critic0-1.png"
+    table = (tmp_path / "out" / "quality.md").read_text()
+    assert "[ais-4bit (seed 1, critic seed 0)](quality/mnist-ais-4bit-seed1-critic0-1.png)" in table
+    for r in results["rows"]:  # the others as written before critic seeds existed
+        if r.get("critic_seed") is None:
+            r.get("identity", {}).get("config", {}).pop("critic_seed", None)
+    (tmp_path / "out" / "quality.json").write_text(json.dumps(results))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished row was recomputed")
+
+    monkeypatch.setattr(quality, "train", fail)
+    monkeypatch.setattr(quality, "evaluate", fail)
+    assert quality.main(_argv(tmp_path)) == 0
+    assert quality.main(argv) == 0
+
+
 def test_an_averaged_row_scores_the_weight_average_of_its_models_run(
     sweep: Path, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from conftest import logged_losses
 from torch import Tensor, nn
 
+from oscsim import train as train_module
 from oscsim.critic import Critic, gradient_penalty
 from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec, build_graph
@@ -91,6 +93,9 @@ def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> 
         ("consistency_weight", 1.0),  # without detuning noise the two renderings are equal
         ("ema_decay", 1.0),
         ("ema_decay", -0.1),
+        ("seed", 1.5),
+        ("critic_seed", True),
+        ("critic_seed", "0"),
     ],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
@@ -172,10 +177,36 @@ def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_pat
     content = torch.load(full_run / "model.pt", weights_only=True)
     for config in (content["train_state"]["config"]["model"], content["config"]):
         del config["detuning_noise"]
-    del content["train_state"]["config"]["consistency_weight"]
+    for name in ("consistency_weight", "critic_seed"):
+        del content["train_state"]["config"][name]
     torch.save(content, tmp_path / "model.pt")
     summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
     assert summary["resumed_from"] == 6 and summary["step"] == 7
+
+
+def test_critic_seed_seeds_the_critic_and_the_draws_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``critic_seed`` equal to ``seed`` changes nothing; another one builds the critic from
+    that seed while the generator keeps ``seed``'s initialisation."""
+    two = dataclasses.replace(TINY, steps=2)
+    train(two, tmp_path / "plain", progress=False)
+    train(dataclasses.replace(two, critic_seed=TINY.seed), tmp_path / "same", progress=False)
+    assert logged_losses(tmp_path / "same") == logged_losses(tmp_path / "plain")
+    seeds: list[int] = []
+
+    def critic(*args: object, seed: int, **kwargs: object) -> Critic:
+        seeds.append(seed)
+        return Critic(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(train_module, "Critic", critic)
+    crossed = dataclasses.replace(two, seed=TINY.seed + 1, critic_seed=TINY.seed)
+    train(crossed, tmp_path / "crossed", progress=False)
+    assert seeds == [TINY.seed + 1]  # the critic of seed TINY.seed's run
+    losses = logged_losses(tmp_path / "crossed")["critic_loss"]
+    assert losses != logged_losses(tmp_path / "plain")["critic_loss"]  # another generator
+    log = json.loads((tmp_path / "crossed" / "train_log.json").read_text())
+    assert (log["config"]["seed"], log["config"]["critic_seed"]) == (TINY.seed + 1, TINY.seed)
 
 
 def _params(path: Path) -> dict[str, Tensor]:
