@@ -81,7 +81,8 @@ class TrainConfig:
             2019). The average never feeds back into training, so a run may start keeping it
             when resumed, from that step; resumed with 0 it stops (``model-ema.pt`` stays as
             last written, its step in its training state).
-        seed: seeds the generator and critic initialisation and every random draw of the run.
+        seed: seeds the generator's initialisation and torch's global RNG (model noise), and
+            unless ``critic_seed`` is set the critic's initialisation and every draw of the run.
         critic_seed: seeds the critic's initialisation and the run's draws (batches, penalty
             points, latents) in place of ``seed`` (None: ``seed``), leaving ``seed`` the
             generator's alone: pairing one run's generator with another's critic and batch
@@ -137,10 +138,9 @@ class TrainConfig:
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
-        seeds = {"seed": self.seed, "critic_seed": self.critic_seed}
-        for name, value in seeds.items():
-            if name == "seed" or value is not None:
-                _integer(name, value)
+        _integer("seed", self.seed)
+        if self.critic_seed is not None:
+            _integer("critic_seed", self.critic_seed)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (the graph as its preset name or its spec's fields)."""

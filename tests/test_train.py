@@ -19,7 +19,7 @@ from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import load_model, save_model
 from oscsim.train import average_path, iteration_fn, train
-from oscsim.train_config import PRESETS, TrainConfig, preset
+from oscsim.train_config import PRESETS, TrainConfig, preset, with_defaults
 from oscsim.train_outputs import LOSSES
 
 TINY = TrainConfig(
@@ -182,6 +182,12 @@ def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_pat
     torch.save(content, tmp_path / "model.pt")
     summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
     assert summary["resumed_from"] == 6 and summary["step"] == 7
+
+
+def test_with_defaults_fills_the_fields_a_saved_config_lacks() -> None:
+    saved = json.loads(json.dumps(TINY.to_dict()))
+    del saved["critic_seed"], saved["model"]["detuning_noise"]
+    assert with_defaults(saved) == json.loads(json.dumps(TINY.to_dict()))
 
 
 def test_critic_seed_seeds_the_critic_and_the_draws_alone(
