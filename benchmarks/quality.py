@@ -438,10 +438,9 @@ def _fmt(value: Any, spec: str) -> str:
 def _seeds(row: dict[str, Any]) -> str:
     """The training seeds a table row names, where they differ from seed 0 for everything."""
     seed, critic = int(row.get("seed", 0)), row.get("critic_seed")
-    names = ([f"seed {seed}"] if seed or critic is not None else []) + (
-        [] if critic is None else [f"critic seed {critic}"]
-    )
-    return f" ({', '.join(names)})" if names else ""
+    if critic is not None:
+        return f" (seed {seed}, critic seed {critic})"
+    return f" (seed {seed})" if seed else ""
 
 
 def markdown(results: dict[str, Any]) -> str:
