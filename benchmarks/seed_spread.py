@@ -191,8 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality", type=Path, default=RESULTS / "quality.json")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    if args.steps < 1 or not 1 <= args.window <= args.steps:
-        raise OscsimError(f"need 1 <= --window <= --steps, got {args.window} and {args.steps}")
+    if args.steps < 1:
+        raise OscsimError(f"--steps must be a positive budget, got {args.steps}")
+    if args.window < 1 or args.steps % args.window:
+        raise OscsimError(
+            f"--window {args.window} must be positive and divide --steps {args.steps}, so that "
+            "no window reaches past the budget"
+        )
     mine = [measure(run, args.model, args.steps, args.window, args.quality) for run in args.runs]
     for row in mine:
         rows = merge_row(args.out / "seed_spread.json", row, KEYS, "seed spread", markdown)

@@ -73,7 +73,9 @@ def test_rows_join_each_runs_fids_and_critic_windows(runs: Path) -> None:
         ({"runs": ("missing",)}, "not a training run"),
         ({"steps": 3}, "reached step 2, not 3"),
         ({"model": "ais-2bit"}, "score ais-4bit with benchmarks/quality.py"),
-        ({"window": 0}, "--window"),
+        ({"steps": 0}, "--steps must be a positive budget"),
+        ({"window": 0}, "--window 0 must be positive"),
+        ({"window": 3, "steps": 2}, "divide --steps 2"),
     ],
 )
 def test_what_it_cannot_join_is_a_clear_error(
