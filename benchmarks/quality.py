@@ -406,7 +406,7 @@ def model_row(dataset: str, name: str, args: argparse.Namespace, out: Path) -> d
     return row
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, int, int, int | None]:
+def row_key(row: dict[str, Any]) -> tuple[str, str, int, int, int | None]:
     """Rows are unique per (data set, model, training steps, training seed, critic seed);
     rows written before seeds were keyed were all seed 0, with no critic seed of their own."""
     seeds = int(row.get("seed", 0)), row.get("critic_seed")
@@ -490,8 +490,8 @@ def _merge(row: dict[str, Any], out: Path) -> None:
     """Add ``row`` to ``quality.json``/``.md`` as they are on disk now, under a file lock, so
     several runs of this script (other models, other data sets) can share one ``--out``."""
     with locked_results(out / "quality.json", "quality") as results:
-        rows = {_key(r): r for r in results["rows"]}
-        rows[_key(row)] = row
+        rows = {row_key(r): r for r in results["rows"]}
+        rows[row_key(row)] = row
         results["rows"] = sorted(rows.values(), key=_order)
         results["versions"] = versions()
         write_json(out / "quality.json", results)
@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     results = read_results(out / "quality.json", "quality")
-    rows = {_key(r): r for r in results["rows"]}
+    rows = {row_key(r): r for r in results["rows"]}
     models = list(dict.fromkeys(args.models))
     plan = [(d, m) for d in args.datasets for m in (REAL, *models)]
     bar = tqdm(plan, unit="row")
@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
             row["about"] = MODELS[name].about
         else:
             row = model_row(dataset, name, args, out)
-        rows[_key(row)] = row
+        rows[row_key(row)] = row
         _merge(row, out)
         tqdm.write(f"{dataset} {name}: FID {row['fid']:.2f}, KID {row['kid']:.4f}")
     return 0

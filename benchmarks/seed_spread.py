@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from quality import row_key
 
 from oscsim.atomic import merge_row, read_results
 from oscsim.errors import OscsimError, run_script
@@ -43,16 +44,6 @@ def _run_log(run: Path) -> dict[str, Any]:
         raise OscsimError(f"{run} is not a training run (no train_log.json)") from None
     except ValueError as err:
         raise OscsimError(f"{path} is not JSON ({err}); is the run intact?") from None
-
-
-def _row(rows: list[dict[str, Any]], key: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The quality row keyed ``(data set, model, steps, seed, critic seed)``; rows written
-    before seeds were recorded are seed 0 with no critic seed, as quality.py keys them."""
-    for row in rows:
-        seeds = int(row.get("seed", 0)), row.get("critic_seed")
-        if (row["dataset"], row["model"], int(row["train_steps"]), *seeds) == key:
-            return row
-    return None
 
 
 def critic_windows(history: dict[str, list[float]], steps: int, window: int) -> list[float]:
@@ -80,23 +71,17 @@ def measure(run: Path, model: str, steps: int, window: int, quality: Path) -> di
     log = _run_log(run)
     critic = critic_windows(log["history"], steps, window)
     config = log["config"]
-    want = {
-        "dataset": config["dataset"],
-        "model": model,
-        "steps": steps,
-        "seed": int(config["seed"]),
-        "critic_seed": config.get("critic_seed"),
-    }
-    rows = read_results(quality, "quality")["rows"]
-    live = _row(rows, tuple(want.values()))
+    key = (config["dataset"], model, steps, int(config["seed"]), config.get("critic_seed"))
+    rows = {row_key(r): r for r in read_results(quality, "quality")["rows"]}
+    live, averaged = rows.get(key), rows.get((key[0], f"{model}-ema", *key[2:]))
     if live is None:
         raise OscsimError(
-            f"{quality} has no row for {want}: score {run.name} with benchmarks/quality.py "
-            f"--steps {steps} first, or name the model its rows use with --model"
+            f"{quality} has no {model} row at {steps} steps for {run.name}'s seeds: score "
+            f"{run.name} with benchmarks/quality.py --steps {steps} first, or name the model its "
+            "rows use with --model"
         )
-    averaged = _row(rows, tuple({**want, "model": f"{model}-ema"}.values()))
     return {
-        **want,
+        **dict(zip(KEYS[:-1], key, strict=True)),
         "run": run.name,
         "window": window,
         "fid": live["fid"],
