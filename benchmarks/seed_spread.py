@@ -12,8 +12,9 @@ the data sits higher. Nothing is trained or sampled, so it takes a second.
     python benchmarks/seed_spread.py --model ais-4bit-envelope --steps 2200 \\
         --runs $R $R-seed1 $R-seed2 $R-seed1-critic0 $R-critic1
 
-Writes ``benchmarks/results/seed_spread.{json,md,png}`` (rows merge by data set, model, steps,
-seeds and window; the plot shows the runs of this call).
+Writes ``benchmarks/results/seed_spread.{json,md}`` (rows merge by data set, model, steps,
+seeds and window; one table per data set, model, steps and window) and, for the runs of this
+call, the plot that table links (``seed_spread-mnist-ais-4bit-envelope-2200-w200.png``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ def _label(row: dict[str, Any]) -> str:
     return seeds
 
 
+def plot_name(dataset: str, model: str, steps: int, window: int) -> str:
+    """File name of one table's plot, so that each budget keeps its own picture."""
+    return f"seed_spread-{dataset}-{model}-{steps}-w{window}.png"
+
+
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -125,6 +131,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines += [
             f"## {dataset}, {model}, {steps:,} steps: FID, and the mean negated critic loss "
             f"per {window} steps",
+            "",
+            f"![critic loss per window]({plot_name(dataset, model, steps, window)})",
             "",
             "| run | seeds | FID | averaged (from step) | " + " | ".join(spans) + " |",
             "|---|---|---|---|" + "---|" * len(spans),
@@ -186,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     mine = [measure(run, args.model, args.steps, args.window, args.quality) for run in args.runs]
     for row in mine:
         rows = merge_row(args.out / "seed_spread.json", row, KEYS, "seed spread", markdown)
-    plot(mine, args.out / "seed_spread.png")
+    first = mine[0]
+    name = plot_name(first["dataset"], first["model"], args.steps, args.window)
+    plot(mine, args.out / name)
     print(markdown(rows))
     return 0
 

@@ -64,7 +64,8 @@ def test_rows_join_each_runs_fids_and_critic_windows(runs: Path) -> None:
     assert rows[0]["critic"] != rows[1]["critic"]  # another critic saw the same generator
     table = (runs / "spread" / "seed_spread.md").read_text()
     assert "| ais-4bit-critic1 | seed 0, critic seed 1 |" in table and "| 0–1 | 1–2 |" in table
-    assert (runs / "spread" / "seed_spread.png").stat().st_size > 0
+    name = spread.plot_name("mnist", "ais-4bit", 2, 1)
+    assert f"]({name})" in table and (runs / "spread" / name).stat().st_size > 0
 
 
 @pytest.mark.parametrize(
