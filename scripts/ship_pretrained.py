@@ -4,10 +4,14 @@
     python scripts/ship_pretrained.py runs/fashion/model.pt fashion --dataset fashion-mnist
     python scripts/ship_pretrained.py RUN/snapshots/step-005000-ema.pt mnist-ema --dataset mnist \
         --run RUN/model.pt
+    python scripts/ship_pretrained.py RUN/model.pt demo-offsets --dataset digits14 --n 5000 \
+        --out-dir benchmarks/models
 
 writes ``oscsim/pretrained/<name>.pt`` (graph, config, parameters, codes, steps, versions, and
 the training command and step in its train_state) and ``<name>.json`` with the FID/KID measured
 here, so ``oscsim sample <name>`` and every other command that takes a model file accept the name.
+``--out-dir`` writes the same pair elsewhere instead (``benchmarks/models/``: models that result
+rows refer to without shipping them).
 Snapshots and weight averages hold their run's training config; those written before they did
 (the ones behind ``mnist-ema`` and ``fashion-ema``) hold none: ``--run`` names the run's
 ``model.pt`` to take it from.
@@ -35,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10000, help="samples for the FID")
     ap.add_argument("--command", default="", help="the training command, recorded")
     ap.add_argument("--run", help="the run's model.pt, for its training config (see above)")
+    ap.add_argument("--out-dir", type=Path, help="write here instead of oscsim/pretrained/")
     args = ap.parse_args(argv)
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
         raise OscsimError(f"name {args.name!r}: use lower-case letters, digits and '-' only")
@@ -52,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     kept = {"step": state.get("step"), "train_config": config, "command": args.command}
     kept.update({k: state[k] for k in ("ema_from", "ema_decay") if k in state})
-    out = save_model(PRETRAINED / f"{args.name}.pt", trained.model, train_state=kept)
+    folder = args.out_dir or PRETRAINED
+    out = save_model(folder / f"{args.name}.pt", trained.model, train_state=kept)
     result = fid_of_source(out, args.dataset, n=args.n, seed=0)
     result["source"] = Path(out).name
-    write_json(PRETRAINED / f"{args.name}.json", {**kept, "quality": result})
+    write_json(folder / f"{args.name}.json", {**kept, "quality": result})
     print(f"{out}: FID {result['fid']:.3f}, KID {result['kid']:.4f} over {args.n} samples")
     return 0
 

@@ -58,3 +58,16 @@ def test_average_that_keeps_its_config_ships_without_its_run(tmp_path: Path, mon
     assert ship.main([str(average), "tiny-ema", "--dataset", "digits14", "--n", "20"]) == 0
     record = json.loads((tmp_path / "tiny-ema.json").read_text())
     assert record["train_config"] == state["config"] and record["ema_from"] == 1
+
+
+def test_out_dir_writes_there_and_not_into_the_package(tmp_path: Path, monkeypatch) -> None:
+    """``--out-dir`` keeps a benchmark's model (and its record) out of ``oscsim/pretrained``."""
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path / "pretrained")
+    (tmp_path / "pretrained").mkdir()
+    run = _tiny(tmp_path / "model.pt", {"step": 3, "config": {"dataset": "digits14", "seed": 1}})
+    argv = [str(run), "tiny", "--dataset", "digits14", "--n", "20"]
+    assert ship.main([*argv, "--out-dir", str(tmp_path / "models")]) == 0
+    assert not list((tmp_path / "pretrained").iterdir())
+    record = json.loads((tmp_path / "models" / "tiny.json").read_text())
+    assert record["step"] == 3 and record["quality"]["source"] == "tiny.pt"
+    assert load_model(tmp_path / "models" / "tiny.pt").optimizer is None
