@@ -194,9 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     mine = [measure(run, args.model, args.steps, args.window, args.quality) for run in args.runs]
     for row in mine:
         rows = merge_row(args.out / "seed_spread.json", row, KEYS, "seed spread", markdown)
-    first = mine[0]
-    name = plot_name(first["dataset"], first["model"], args.steps, args.window)
-    plot(mine, args.out / name)
+    plot(mine, args.out / plot_name(mine[0]["dataset"], args.model, args.steps, args.window))
     print(markdown(rows))
     return 0
 
