@@ -7,7 +7,8 @@ times less. If the mismatch shrinks with the time scale, it comes from strong lo
 amplitude spread the phase model ignores); what remains is the cells' own error per cycle.
 Per row: the fidelity metrics of ``oscsim validate``, the phase error at every segment end, the
 cell amplitude range, ngspice seconds per sample, and the PNGs (image pairs, phase
-trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>/``. For a phase model at
+trajectories, waveforms) under ``fidelity/<model>-<variant>-ts<scale>-kcal/n<n>-seed<seed>/``,
+one folder per row, so a row of fewer latents never overwrites a larger one's. For a phase model at
 time scale 1 the last column holds the envelope model of the same codes (``oscsim.envelope``:
 each cell's amplitude too) against the same circuit: what the cells' amplitude dynamics explain.
 
@@ -26,19 +27,19 @@ circuit's own error. Behavioural only, seconds per row.
 model, so behaviour and circuit both lose that term: what the mismatch is without SHIL, without
 couplings (independent cells: the cells' own calibration), and so on.
 
-Each latent's circuit result is kept in its row's folder (``circuit/sample_NNNN.npz``, with the
-hash of its netlist) as soon as it is simulated: an interrupted row, or the same row with a
-larger ``--n``, simulates only what is missing when run again (``oscsim validate --resume``).
+Each latent's circuit result is kept beside the rows (``circuit-seed<seed>/sample_NNNN.npz``,
+with the hash of its netlist) as soon as it is simulated: an interrupted row, or a row of another
+``--n``, simulates only what is missing (``oscsim validate --resume``).
 Rows merge into ``fidelity.json`` / ``fidelity.md`` as each finishes; rerunning skips rows
 already measured with the same model, n, seed, variant, time scale, switched-off term and
 measured coupling per siemens (column "k per S"; "-": rows from before that calibration, at the
 first-order 79.6, kept for comparison; their PNGs are in the folders without ``-kcal``).
 
 ``--compare-variants`` adds, per time scale, the structural circuit against the collapsed one
-over the latents both rows have stored (``oscsim.validate.compare_circuits``): what collapsing
+over the latents of both ``--n`` rows (``oscsim.validate.compare_circuits``): what collapsing
 each bank into one conductance changes in what the readout sees. It simulates nothing:
 
-    python benchmarks/fidelity.py --model mnist --compare-variants --no-circuit
+    python benchmarks/fidelity.py --model mnist --n 16 --compare-variants --no-circuit
 """
 
 from __future__ import annotations
@@ -196,18 +197,27 @@ def sensitivity_rows(model: AISGenerator, name: str, n: int, seed: int) -> list[
     return rows
 
 
-def _folder(out: Path, model: str, variant: str, scale: float, kind: str | None = None) -> Path:
-    """Where a row's PNGs, images and per-latent circuit results live."""
+def _folders(
+    out: Path, model: str, variant: str, scale: float, n: int, seed: int, kind: str | None = None
+) -> tuple[Path, Path]:
+    """A row's own folder (PNGs, images, netlists) and the per-latent circuit results it
+    shares with the rows of other n (same model, variant, time scale, term and latent seed)."""
     name = f"{Path(model).stem}-{variant}-ts{scale:g}-kcal" + (f"-no{kind}" if kind else "")
-    return out / "fidelity" / name
+    base = out / "fidelity" / name
+    return base / f"n{n}-seed{seed}", base / f"circuit-seed{seed}"
 
 
-def variant_rows(out: Path, model: str, scales: list[float]) -> list[dict[str, Any]]:
-    """Structural against collapsed per time scale, from the rows' stored circuit results."""
+def variant_rows(
+    out: Path, model: str, scales: list[float], n: int, seed: int
+) -> list[dict[str, Any]]:
+    """Structural against collapsed per time scale, from the n-latent rows' stored results."""
     rows = []
     for scale in scales:
-        folders = [_folder(out, model, v, scale) for v in ("collapsed", "structural")]
-        rows.append({"model": model, "time_scale": scale, **compare_circuits(*folders)})
+        (ref, ref_store), (other, other_store) = (
+            _folders(out, model, v, scale, n, seed) for v in ("collapsed", "structural")
+        )
+        compared = compare_circuits(ref, other, (ref_store, other_store))
+        rows.append({"model": model, "time_scale": scale, **compared})
     return rows
 
 
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(_key(r) == _key(row) for r in results["rows"]):
             print(f"skip (done): {row}")
             continue
-        folder = _folder(args.out, args.model, args.variant, scale, kind)
+        folder, store = _folders(args.out, args.model, args.variant, scale, args.n, args.seed, kind)
         folder.mkdir(parents=True, exist_ok=True)
         result = validate(
             without(model, kind),
@@ -261,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout_s=args.timeout_s,
             progress=True,
             resume=True,
+            store=store,
         )
         row.update({k: result[k] for k in KEYS})
         row["files"] = [str((folder / f).relative_to(args.out)) for f in result["files"]]
@@ -270,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             now["rows"] = [r for r in now["rows"] if _key(r) != _key(row)] + [row]
             _write(now, args.out)
     if args.compare_variants:
-        rows = variant_rows(args.out, args.model, args.time_scales)
+        rows = variant_rows(args.out, args.model, args.time_scales, args.n, args.seed)
         with locked_results(path, "fidelity") as now:
             done = {(r["model"], r["time_scale"]) for r in rows}
             kept = [r for r in now.get("variants", []) if (r["model"], r["time_scale"]) not in done]

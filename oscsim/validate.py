@@ -285,6 +285,7 @@ def validate(
     progress: bool = False,
     force: bool = False,
     resume: bool = False,
+    store: str | Path | None = None,
 ) -> dict:
     """Compare the model with its exported circuit on ``n`` latents drawn with ``seed``.
 
@@ -308,6 +309,8 @@ def validate(
         resume: keep the per-latent circuit results of an earlier validation in ``out_dir``
             (``circuit/``) whose netlists are unchanged and simulate only the other latents:
             an interrupted run, or more latents than before, costs only what is new.
+        store: folder of those per-latent results instead of ``out_dir/circuit``, so that
+            validations of other ``n`` can share them while each keeps its own ``out_dir``.
 
     Returns:
         The metrics (module docstring), ``per_latent`` values, the gains, files and versions.
@@ -316,7 +319,9 @@ def validate(
         raise OscsimError(f"n must be at least 1, got {n}")
     check_variant(variant)
     workers = processes or os.cpu_count() or 1
-    store = None if out_dir is None else Path(out_dir) / CIRCUIT_DIR
+    if store is None:
+        store = None if out_dir is None else Path(out_dir) / CIRCUIT_DIR
+    store = None if store is None else Path(store)
     if out_dir is not None and not resume:
         check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists", CIRCUIT_DIR), force)
         shutil.rmtree(store, ignore_errors=True)
@@ -395,12 +400,18 @@ def validate(
     return result
 
 
-def compare_circuits(reference: str | Path, other: str | Path) -> dict:
+def compare_circuits(
+    reference: str | Path,
+    other: str | Path,
+    stores: tuple[str | Path, str | Path] | None = None,
+) -> dict:
     """Two validations' circuits against each other (structural against collapsed, say), over
     the latents both ``--out`` folders hold: the fidelity metrics with ``other`` in the
     circuit's place (``sign_agreement`` of all ``pixels``), the phase difference at every
-    segment end and its largest value. Both must hold the same latents of the same model."""
+    segment end and its largest value. Both must hold the same latents of the same model.
+    ``stores``: their per-latent results when kept elsewhere (``validate``'s ``store``)."""
     folders = (Path(reference), Path(other))
+    kept = tuple(f / CIRCUIT_DIR for f in folders) if stores is None else tuple(map(Path, stores))
     try:
         behaviour = [np.load(f / "behavioural.npy") for f in folders]
         pixels = [np.load(f / "circuit.npy") for f in folders]
@@ -410,14 +421,11 @@ def compare_circuits(reference: str | Path, other: str | Path) -> dict:
             "oscsim validate --out"
         ) from None
     n = min(len(p) for p in pixels)
-    stored = [
-        [_load_stored(f / CIRCUIT_DIR / f"sample_{i:04d}.npz", None) for i in range(n)]
-        for f in folders
-    ]
-    missing = [f for f, latents in zip(folders, stored, strict=True) if None in latents]
+    stored = [[_load_stored(f / f"sample_{i:04d}.npz", None) for i in range(n)] for f in kept]
+    missing = [f for f, latents in zip(kept, stored, strict=True) if None in latents]
     if missing:
         raise OscsimError(
-            f"cannot read a validation there: {missing[0] / CIRCUIT_DIR} lacks a latent result "
+            f"cannot read a validation there: {missing[0]} lacks a latent result "
             "(compare folders written by oscsim validate --out)"
         )
     bounds = [np.stack([r.phases.boundary_rad for r in latents]) for latents in stored]

@@ -225,6 +225,16 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
         assert all((tmp_path / "res" / f).exists() for f in row["files"])
     table = (tmp_path / "res" / "fidelity.md").read_text()
     assert table.count("\n") == 5 and "| 2 |" in table and "| k |" in table
+    base = tmp_path / "res" / "fidelity" / "tiny-collapsed-ts1-kcal"
+    two, stored = base / "n2-seed0", base / "circuit-seed0" / "sample_0000.npz"
+    before = {f: (two / f).read_bytes() for f in ("circuit.npy", "pairs.png")}
+    stamp = stored.stat().st_mtime_ns
+    assert bench.main([*argv[:3], "1", *argv[4:6], "--out", str(tmp_path / "res")]) == 0
+    assert {f: (two / f).read_bytes() for f in before} == before  # a smaller n keeps its own
+    assert stored.stat().st_mtime_ns == stamp  # and reuses the stored circuit result
+    np.testing.assert_array_equal(
+        np.load(base / "n1-seed0" / "circuit.npy"), np.load(two / "circuit.npy")[:1]
+    )
     assert bench.main(argv) == 0
     assert capsys.readouterr().out.count("skip (done)") == 3
     with pytest.raises(OscsimError, match="--without 'q'"):
@@ -242,7 +252,8 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     assert variants["n"] == 2 and variants["pixels"] == 2 * 9
     assert variants["phase_error_deg"] < 2.0 and variants["sign_agreement"] == 1.0
     assert "| 1 | 2 |" in (tmp_path / "res" / "fidelity.md").read_text().split("| largest")[1]
-    folders = [tmp_path / "res" / "fidelity" / f"tiny-{v}-ts1-kcal" for v in VARIANTS]
+    bases = [tmp_path / "res" / "fidelity" / f"tiny-{v}-ts1-kcal" for v in VARIANTS]
+    folders, stores = [b / "n2-seed0" for b in bases], [b / "circuit-seed0" for b in bases]
     np.save(folders[1] / "behavioural.npy", np.zeros((2, 3, 3), np.float32))
     with pytest.raises(OscsimError, match="different latents or models"):
-        compare_circuits(*folders)
+        compare_circuits(*folders, stores)
