@@ -80,6 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["checkpoint_every"] = args.checkpoint_every
     given["consistency_weight"] = args.consistency_weight
     given["ema_decay"] = args.ema_decay
+    given["init_from"] = args.init_from
     try:
         config = preset(args.preset)
         model = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
@@ -278,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="also keep a weight average of the generator in model-ema.pt, with this decay "
         "(0: none, the default; 0.995 averages about the last 200 iterations)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start the generator from this model file or shipped name (fine-tuning it, e.g. "
+        "with --cell-offsets measured; same preset); from a run's model.pt its critic too",
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")

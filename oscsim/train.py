@@ -39,9 +39,10 @@ from .digital import (
 )
 from .errors import ModelFileError, OscsimError
 from .graph import build_graph, get_spec
+from .graph_io import graph_to_dict
 from .model import AISGenerator
 from .modelfile import load_model, save_model
-from .train_config import RESUMABLE_FIELDS, TrainConfig, with_defaults
+from .train_config import INIT_FROM_FIELDS, RESUMABLE_FIELDS, TrainConfig, with_defaults
 from .train_outputs import LOSSES, write_outputs
 
 Generator = AISGenerator | DigitalGenerator
@@ -348,7 +349,42 @@ def _start(
         )
     average_path(path).unlink(missing_ok=True)  # an earlier run's average, overwritten too
     torch.manual_seed(config.seed)
-    return _build(config, kind.make(config), device, kind)
+    run = _build(config, kind.make(config), device, kind)
+    if config.init_from is not None:
+        _init_from(run, config)
+    return run
+
+
+def _init_from(run: _Run, config: TrainConfig) -> None:
+    """Start ``run``'s generator from ``config.init_from``, and, when that file is a training
+    run's ``model.pt``, its critic and both optimizers too: a fine-tune that begins where the
+    run ended, not against an untrained critic. A clear error if the parameters mean otherwise."""
+    source = load_model(config.init_from)
+    theirs, ours = source.model.config.to_dict(), config.model.to_dict()
+    changed = [
+        k for k in ours if k not in INIT_FROM_FIELDS and _plain(theirs[k]) != _plain(ours[k])
+    ]
+    if graph_to_dict(source.model.graph) != graph_to_dict(run.model.graph):
+        changed.insert(0, "graph")
+    if changed:
+        raise OscsimError(
+            f"cannot start from {source.path}: its model differs from this run's in "
+            f"{', '.join(changed)}; only {', '.join(INIT_FROM_FIELDS)} may change (use the "
+            f"preset that model was trained with)"
+        )
+    run.model.load_state_dict(source.model.state_dict())
+    state = source.train_state
+    if not (isinstance(state, dict) and "critic" in state and source.optimizer is not None):
+        return
+    try:
+        run.critic.load_state_dict(state["critic"])
+        run.opt_d.load_state_dict(source.optimizer["critic"])
+        run.opt_g.load_state_dict(source.optimizer["generator"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise OscsimError(
+            f"cannot start from {source.path}: its critic or optimizers do not fit this run's "
+            f"({exc}); use the critic settings it was trained with"
+        ) from None
 
 
 def _kind(digital: DigitalConfig | None) -> _Kind:
@@ -400,6 +436,10 @@ def train(
             (``config.model`` is then unused); ``model.pt`` is then a digital generator file
             (``oscsim.digital.load_digital``) and the grids show samples only.
     """
+    if digital is not None and config.init_from is not None:
+        raise OscsimError(
+            "init_from starts an AIS generator from a model file; not the digital one"
+        )
     out_dir, dev, kind = Path(out_dir), _device(device), _kind(digital)
     saved_threads, n_threads = torch.get_num_threads(), threads or default_threads()
     torch.set_num_threads(n_threads)

@@ -19,6 +19,11 @@ from .graph import GraphSpec, get_spec
 from .model import ModelConfig
 
 # Fields that may change between an interrupted run and its resumption.
+INIT_FROM_FIELDS = ("dynamics", "tank_q", "tank_loop_gain", "tank_offsets", "noise")
+INIT_FROM_FIELDS += ("detuning_noise", "coupling_noise")
+"""``ModelConfig`` fields a run may change from its ``init_from`` model: how the cells are
+modelled and the noise trained against, not what the parameters mean."""
+
 RESUMABLE_FIELDS = (
     "steps",
     "checkpoint_every",
@@ -89,6 +94,11 @@ class TrainConfig:
             order tells which of the two a spread between training seeds comes from.
         data_dir: folder searched first for the data set files.
         resize_data: area-average the data down to the graph's image size (for small graphs).
+        init_from: start the generator from this model file's (or shipped model's) parameters
+            instead of a fresh draw, and when it is a training run's ``model.pt`` its critic and
+            optimizers too (a fresh critic otherwise): fine-tuning a trained model to another
+            cell model (``ModelConfig`` fields in ``INIT_FROM_FIELDS`` may differ; the graph and
+            every other field must match), at a fraction of a full run's cost.
     """
 
     dataset: str = "digits14"
@@ -113,6 +123,7 @@ class TrainConfig:
     critic_seed: int | None = None
     data_dir: str | None = None
     resize_data: bool = False
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -141,6 +152,10 @@ class TrainConfig:
         _integer("seed", self.seed)
         if self.critic_seed is not None:
             _integer("critic_seed", self.critic_seed)
+        if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from):
+            raise ValueError(
+                f"init_from must be a model file or shipped name, got {self.init_from!r}"
+            )
 
     def to_dict(self) -> dict:
         """JSON-safe dict (the graph as its preset name or its spec's fields)."""

@@ -179,3 +179,9 @@ def test_train_an_envelope_model_with_the_cells_measured_offsets(tmp_path, capsy
     assert max(abs(d) for _, d in offsets) > 1e-5  # the cell's offset moves with its amplitude
     model = load_model(tmp_path / "run" / "model.pt").model
     assert model.config.tank.offsets == tuple(map(tuple, offsets))
+    tune = [*argv[:6], str(tmp_path / "tuned"), *argv[7:], "--dynamics", "envelope"]
+    assert main([*tune, "--init-from", "demo"]) == 0  # the shipped model, to the measured cell
+    log = json.loads((tmp_path / "tuned" / "train_log.json").read_text())
+    assert log["config"]["init_from"] == "demo" and log["config"]["model"]["tank_offsets"]
+    assert main([*tune, "--init-from", "mnist", "--force"]) == 2
+    assert "cannot start from" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from oscsim.train import average_path, iteration_fn, train
 from oscsim.train_config import PRESETS, TrainConfig, preset, with_defaults
 from oscsim.train_outputs import LOSSES
 
+CPU = torch.device("cpu")
 TINY = TrainConfig(
     graph=GraphSpec(image_size=(6, 6), neighbourhood=8, hidden_stride=2, hidden_patch=4),
     model=ModelConfig(segments=2, cycles_per_segment=2.0, steps_per_segment=4),
@@ -261,6 +262,55 @@ def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
     assert len(consistency) == 2 and all(0.0 < v < 1.0 for v in consistency)
     resumed = train(dataclasses.replace(config, steps=3), tmp_path, resume=True, progress=False)
     assert resumed["step"] == 3 and len(logged_losses(tmp_path)["consistency"]) == 3
+
+
+def test_init_from_fine_tunes_a_model_under_another_cell_model(
+    full_run: Path, tmp_path: Path
+) -> None:
+    """A run started from a model file begins at its parameters, may change how the cells are
+    modelled, resumes without the file, and refuses a model whose parameters mean otherwise."""
+    source = tmp_path / "source.pt"
+    source.write_bytes((full_run / "model.pt").read_bytes())
+    cells = dataclasses.replace(
+        TINY.model, dynamics="envelope", tank_offsets=((0.5, 0.0), (1.5, 0.002))
+    )
+    config = dataclasses.replace(TINY, model=cells, init_from=str(source), ema_decay=0.9, steps=2)
+    start = train_module._start(config, tmp_path / "x", False, False, CPU, train_module._AIS)
+    assert start.model.config.tank.offsets == cells.tank_offsets
+    theirs, critic = _params(source), load_model(source).train_state["critic"]
+    assert all(torch.equal(v, theirs[k]) for k, v in start.model.named_parameters())
+    assert all(torch.equal(v, critic[k]) for k, v in start.critic.state_dict().items())
+    plain = tmp_path / "plain.pt"  # a model file without a run: a fresh critic
+    save_model(plain, load_model(source).model)
+    fresh = dataclasses.replace(config, init_from=str(plain))
+    start = train_module._start(fresh, tmp_path / "x", False, False, CPU, train_module._AIS)
+    assert all(torch.equal(v, theirs[k]) for k, v in start.model.named_parameters())
+    assert not torch.equal(next(iter(start.critic.parameters())), next(iter(critic.values())))
+    train(config, tmp_path / "tuned", progress=False)
+    source.unlink()
+    summary = train(
+        dataclasses.replace(config, steps=3), tmp_path / "tuned", resume=True, progress=False
+    )
+    assert summary["step"] == 3
+    log = json.loads((tmp_path / "tuned" / "train_log.json").read_text())
+    assert log["config"]["init_from"] == str(source)
+    tuned = _params(tmp_path / "tuned" / "model.pt")
+    assert any(not torch.equal(v, theirs[k]) for k, v in tuned.items())
+    with pytest.raises(ModelFileError, match="does not exist"):
+        train(config, tmp_path / "gone", progress=False)
+    other_graph = dataclasses.replace(TINY.graph, neighbourhood=4)
+    for change, named in (
+        ({"graph": other_graph}, "graph"),
+        ({"model": dataclasses.replace(cells, bits=3)}, "bits"),
+    ):
+        bad = dataclasses.replace(config, init_from=str(full_run / "model.pt"), **change)
+        with pytest.raises(OscsimError, match=f"differs from this run's in {named}"):
+            train(bad, tmp_path / named, progress=False)
+    with pytest.raises(ValueError, match="init_from must be"):
+        dataclasses.replace(TINY, init_from="")
+    wide = dataclasses.replace(config, init_from=str(full_run / "model.pt"), critic_width=4)
+    with pytest.raises(OscsimError, match="its critic or optimizers do not fit"):
+        train(wide, tmp_path / "wide", progress=False)
 
 
 def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
