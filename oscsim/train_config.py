@@ -18,12 +18,12 @@ from .data import DATASETS
 from .graph import GraphSpec, get_spec
 from .model import ModelConfig
 
-# Fields that may change between an interrupted run and its resumption.
 INIT_FROM_FIELDS = ("dynamics", "tank_q", "tank_loop_gain", "tank_offsets", "noise")
 INIT_FROM_FIELDS += ("detuning_noise", "coupling_noise")
 """``ModelConfig`` fields a run may change from its ``init_from`` model: how the cells are
 modelled and the noise trained against, not what the parameters mean."""
 
+# Fields that may change between an interrupted run and its resumption.
 RESUMABLE_FIELDS = (
     "steps",
     "checkpoint_every",

@@ -319,12 +319,15 @@ def validate(
         raise OscsimError(f"n must be at least 1, got {n}")
     check_variant(variant)
     workers = processes or os.cpu_count() or 1
-    if store is None:
-        store = None if out_dir is None else Path(out_dir) / CIRCUIT_DIR
+    if store is None and out_dir is not None:
+        store = Path(out_dir) / CIRCUIT_DIR
     store = None if store is None else Path(store)
-    if out_dir is not None and not resume:
-        check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists", CIRCUIT_DIR), force)
-        shutil.rmtree(store, ignore_errors=True)
+    if not resume:
+        if out_dir is not None:
+            check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists"), force)
+        if store is not None:  # earlier circuit results are work too: kept unless forced
+            check_outputs_free(store.parent, (store.name,), force)
+            shutil.rmtree(store, ignore_errors=True)
     cell_obj = get_cell(cell)
     measured: dict[str, object] = {"delta0": None, "k_per_siemens": None, "offsets": ()}
     if gains is None:

@@ -202,6 +202,14 @@ def test_resume_simulates_only_new_or_changed_latents(tmp_path: Path) -> None:
         validate(model, n=3, **run)
     fresh = validate(model, n=1, force=True, **run)
     assert fresh["simulated_now"] == 1 and len(list((tmp_path / "circuit").iterdir())) == 1
+    shared = {**run, "out_dir": tmp_path / "small", "store": tmp_path / "circuit"}
+    with pytest.raises(OscsimError, match="already holds circuit"):
+        validate(model, n=1, **shared)  # results kept for another folder are not wiped
+    reused = validate(model, n=1, resume=True, **shared)
+    assert reused["simulated_now"] == 0 and reused["per_latent"] == fresh["per_latent"]
+    assert (tmp_path / "small" / "pairs.png").exists() and not (
+        tmp_path / "small" / "circuit"
+    ).exists()
 
 
 @pytest.mark.ngspice
