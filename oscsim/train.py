@@ -196,6 +196,14 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data))
 
 
+def _load_critic_and_optimizers(run: _Run, state: dict, optimizer: dict) -> None:
+    """Put a saved run's critic and both optimizer states into ``run`` (resuming it, or
+    starting a fine-tune from it)."""
+    run.critic.load_state_dict(state["critic"])
+    run.opt_g.load_state_dict(optimizer["generator"])
+    run.opt_d.load_state_dict(optimizer["critic"])
+
+
 def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> _Run:
     """Rebuild the run saved in ``path``; refuse if it was trained with another config."""
     model, optimizer, state = kind.load(path)
@@ -211,9 +219,7 @@ def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) 
         raise OscsimError(f"cannot resume {path} with a different configuration ({diffs})")
     try:
         run = _build(config, model, device, kind)
-        run.critic.load_state_dict(state["critic"])
-        run.opt_g.load_state_dict(optimizer["generator"])
-        run.opt_d.load_state_dict(optimizer["critic"])
+        _load_critic_and_optimizers(run, state, optimizer)
         run.rng.set_state(state["rng"]["train"])
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda") is not None:
@@ -377,9 +383,7 @@ def _init_from(run: _Run, config: TrainConfig) -> None:
     if not (isinstance(state, dict) and "critic" in state and source.optimizer is not None):
         return
     try:
-        run.critic.load_state_dict(state["critic"])
-        run.opt_d.load_state_dict(source.optimizer["critic"])
-        run.opt_g.load_state_dict(source.optimizer["generator"])
+        _load_critic_and_optimizers(run, state, source.optimizer)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise OscsimError(
             f"cannot start from {source.path}: its critic or optimizers do not fit this run's "
