@@ -112,6 +112,10 @@ MODELS: dict[str, Variant] = {
         "ais-4bit, 8-neighbour pixels, as in the mnist graph preset", graph={"neighbourhood": 8}
     ),
     "ais-4bit-radius2": Variant("ais-4bit, pixels within radius 2", graph={"neighbourhood": 2}),
+    "ais-4bit-hidden1": Variant(
+        "ais-4bit with a hidden oscillator per pixel (stride 1, 3 x 3 patches): 4x the hidden",
+        graph={"hidden_stride": 1, "hidden_patch": 3},
+    ),
 }
 
 
@@ -125,7 +129,13 @@ def _as_envelope(name: str) -> Variant:
 
 MODELS |= {
     f"{name}-envelope": _as_envelope(name)
-    for name in ("ais-4bit", "oscillator-static", "ais-4bit-radius2", "ais-4bit-s8")
+    for name in (
+        "ais-4bit",
+        "oscillator-static",
+        "ais-4bit-radius2",
+        "ais-4bit-s8",
+        "ais-4bit-hidden1",
+    )
 }
 
 
@@ -145,6 +155,7 @@ MODELS |= {
         "ais-4bit-envelope",
         "ais-4bit-radius2-envelope",
         "ais-4bit-s8-envelope",
+        "ais-4bit-hidden1-envelope",
     )
 }
 
