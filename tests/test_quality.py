@@ -66,13 +66,11 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
     assert build_graph(configs["ais-4bit-radius2"].graph).number_of_edges() > (
         build_graph(head.graph).number_of_edges()
     )
-    dense = build_graph(configs["ais-4bit-hidden1"].graph)  # a hidden oscillator per pixel
-    hidden = sum(role == "hidden" for _, role in dense.nodes(data="role"))
-    assert (
-        hidden
-        == 28 * 28
-        == 4 * sum(r == "hidden" for _, r in build_graph(head.graph).nodes(data="role"))
-    )
+    hidden = {  # hidden1: a hidden oscillator per pixel, four times the preset's
+        name: sum(role == "hidden" for _, role in build_graph(configs[name].graph).nodes("role"))
+        for name in ("ais-4bit", "ais-4bit-hidden1")
+    }
+    assert hidden["ais-4bit-hidden1"] == 28 * 28 == 4 * hidden["ais-4bit"]
     assert head.graph == "mnist"  # an unchanged graph keeps the preset name: CLI runs resume
     resolved = {n: dataclasses.replace(c, graph=get_spec(c.graph)) for n, c in configs.items()}
     same = [
