@@ -18,8 +18,15 @@ from .data import DATASETS
 from .graph import GraphSpec, get_spec
 from .model import ModelConfig
 
-INIT_FROM_FIELDS = ("dynamics", "tank_q", "tank_loop_gain", "tank_offsets", "noise")
-INIT_FROM_FIELDS += ("detuning_noise", "coupling_noise")
+INIT_FROM_FIELDS = (
+    "dynamics",
+    "tank_q",
+    "tank_loop_gain",
+    "tank_offsets",
+    "noise",
+    "detuning_noise",
+    "coupling_noise",
+)
 """``ModelConfig`` fields a run may change from its ``init_from`` model: how the cells are
 modelled and the noise trained against, not what the parameters mean."""
 

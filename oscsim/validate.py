@@ -319,9 +319,10 @@ def validate(
         raise OscsimError(f"n must be at least 1, got {n}")
     check_variant(variant)
     workers = processes or os.cpu_count() or 1
-    if store is None and out_dir is not None:
+    if store is not None:
+        store = Path(store)
+    elif out_dir is not None:
         store = Path(out_dir) / CIRCUIT_DIR
-    store = None if store is None else Path(store)
     if not resume:
         if out_dir is not None:
             check_outputs_free(Path(out_dir), (*OUTPUTS, "netlists"), force)
