@@ -9,7 +9,7 @@ Every model draws the same latents (seed 0) at its own step and at ``--refine`` 
 the rows give the pixel MAE and the largest pixel change between the two, and the share of
 pixels on the same side of 0.5.
 
-    python benchmarks/step_accuracy.py --models mnist fashion mnist-ema fashion-ema
+    python benchmarks/step_accuracy.py  # the six shipped 28 x 28 models
     python benchmarks/step_accuracy.py --models RUN/snapshots/step-000900.pt --refine 8
 
 Writes ``benchmarks/results/step_accuracy.{json,md}`` (rows merge by model, n and refine).
@@ -32,6 +32,7 @@ from oscsim.sampling import draw_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
+SHIPPED = ["mnist", "fashion", "mnist-ema", "fashion-ema", "mnist-offsets", "fashion-offsets"]
 KEYS = ("model", "n", "refine")  # a row replaces the one equal on these
 
 
@@ -78,7 +79,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Measure every model, merge the rows into the results and write JSON and markdown."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["mnist", "fashion", "mnist-ema", "fashion-ema"])
+    ap.add_argument("--models", nargs="+", default=SHIPPED)
     ap.add_argument("--n", type=int, default=500, help="latents (images) per model")
     ap.add_argument("--refine", type=int, default=4, help="how many times finer the reference")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")

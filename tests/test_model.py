@@ -212,7 +212,15 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
 
 @pytest.mark.parametrize(
     ("name", "side"),
-    [("demo", 14), ("mnist", 28), ("fashion", 28), ("mnist-ema", 28), ("fashion-ema", 28)],
+    [
+        ("demo", 14),
+        ("mnist", 28),
+        ("fashion", 28),
+        ("mnist-ema", 28),
+        ("fashion-ema", 28),
+        ("mnist-offsets", 28),
+        ("fashion-offsets", 28),
+    ],
 )
 def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) -> None:
     assert name in pretrained_names()
@@ -222,6 +230,8 @@ def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) ->
     assert images.shape == (2, side, side) and 0.0 <= images.min() <= images.max() <= 1.0
     record = json.loads((PRETRAINED / f"{name}.json").read_text())
     assert math.isfinite(record["quality"]["fid"]) and record["quality"]["n_samples"] >= 5000
+    # the -offsets models were trained with their circuit's measured cell offsets, and keep them
+    assert bool(model.config.tank_offsets) == name.endswith("-offsets")
 
 
 def test_detuned_adds_one_static_pattern_to_delta_only() -> None:
