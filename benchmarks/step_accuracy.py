@@ -9,7 +9,7 @@ Every model draws the same latents (seed 0) at its own step and at ``--refine`` 
 the rows give the pixel MAE and the largest pixel change between the two, and the share of
 pixels on the same side of 0.5.
 
-    python benchmarks/step_accuracy.py  # the six shipped 28 x 28 models
+    python benchmarks/step_accuracy.py  # every shipped 28 x 28 model
     python benchmarks/step_accuracy.py --models RUN/snapshots/step-000900.pt --refine 8
 
 Writes ``benchmarks/results/step_accuracy.{json,md}`` (rows merge by model, n and refine).
@@ -27,13 +27,17 @@ import torch
 
 from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
-from oscsim.modelfile import load_model
+from oscsim.modelfile import load_model, pretrained_names
 from oscsim.sampling import draw_images
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 250
-SHIPPED = ["mnist", "fashion", "mnist-ema", "fashion-ema", "mnist-offsets", "fashion-offsets"]
 KEYS = ("model", "n", "refine")  # a row replaces the one equal on these
+
+
+def shipped_28() -> list[str]:
+    """Every shipped 28 x 28 model (all but the 14 x 14 demo): the default, never out of date."""
+    return [n for n in pretrained_names() if load_model(n).model.image_shape == (28, 28)]
 
 
 def measure(source: str, n: int, refine: int) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Measure every model, merge the rows into the results and write JSON and markdown."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=SHIPPED)
+    ap.add_argument("--models", nargs="+", help="files or names (default: shipped 28 x 28 ones)")
     ap.add_argument("--n", type=int, default=500, help="latents (images) per model")
     ap.add_argument("--refine", type=int, default=4, help="how many times finer the reference")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         raise OscsimError(f"need --n >= 1 and --refine >= 2, got {args.n} and {args.refine}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    for source in args.models:
+    for source in args.models or shipped_28():
         row = measure(source, args.n, args.refine)
         print(row, flush=True)
         rows = merge_row(args.out / "step_accuracy.json", row, KEYS, "step accuracy", markdown)

@@ -13,7 +13,7 @@ from conftest import SHARED_DATA, load_benchmark
 
 from oscsim.digital import load_digital
 from oscsim.errors import OscsimError
-from oscsim.graph import build_graph, get_spec
+from oscsim.graph import build_graph, get_spec, graph_stats
 from oscsim.modelfile import load_model
 
 ROW_KEYS = {"dataset", "model", "fid", "kid", "n_samples", "train_steps", "wall_s", "device"}
@@ -67,7 +67,7 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
         build_graph(head.graph).number_of_edges()
     )
     hidden = {  # hidden1: a hidden oscillator per pixel, four times the preset's
-        name: sum(role == "hidden" for _, role in build_graph(configs[name].graph).nodes("role"))
+        name: graph_stats(build_graph(configs[name].graph))["hidden"]
         for name in ("ais-4bit", "ais-4bit-hidden1")
     }
     assert hidden["ais-4bit-hidden1"] == 28 * 28 == 4 * hidden["ais-4bit"]

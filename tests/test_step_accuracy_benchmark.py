@@ -43,3 +43,9 @@ def test_a_coarse_step_shows_and_a_fine_one_does_not(tmp_path: Path) -> None:
 def test_a_reference_no_finer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OscsimError, match="--refine >= 2"):
         accuracy.main(["--models", "demo", "--refine", "1", "--out", str(tmp_path)])
+
+
+def test_the_default_models_are_the_shipped_28_by_28_ones() -> None:
+    names = accuracy.shipped_28()
+    assert {"mnist", "fashion-ema", "mnist-offsets", "fashion-offsets"} <= set(names)
+    assert "demo" not in names  # 14 x 14
