@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from .errors import OscsimError
 from .model import AISGenerator, coupling_mismatched, detuned
@@ -40,6 +42,36 @@ UNITS = {
 }
 """The perturbation kinds and the unit of each one's size."""
 KINDS = tuple(UNITS)
+
+
+def _check(kind: str, size: float, n: int) -> None:
+    """Reject an unknown kind, a size out of range or no latents, naming what to pass."""
+    if kind not in KINDS:
+        raise OscsimError(f"unknown perturbation {kind!r}; choose one of {', '.join(KINDS)}")
+    signed = kind == "coupling-gain"
+    if not (math.isfinite(size) and (size > -1 if signed else size >= 0)):
+        bound = "> -1" if signed else ">= 0"
+        raise OscsimError(f"a {kind} perturbation must be a finite number {bound}, got {size}")
+    if n < 1:
+        raise OscsimError(f"n must be at least 1, got {n}")
+
+
+def _perturbed(
+    theta0: Tensor, params: dict[str, Tensor], kind: str, size: float, noise: torch.Generator
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``theta0`` and ``params`` with one draw of the ``kind`` perturbation from ``noise``."""
+    if kind == "phase":
+        return theta0 + size * torch.randn(theta0.shape, generator=noise).double(), params
+    if kind == "detuning":
+        return theta0, detuned(params, size, noise)
+    if kind == "coupling":
+        return theta0, coupling_mismatched(params, size, noise)
+    return theta0, {**params, "k": params["k"] * (1 + size)}
+
+
+def _latents(model: AISGenerator, n: int, seed: int) -> Tensor:
+    """The ``n`` latents of ``seed`` that ``oscsim validate`` simulates, in float64."""
+    return model.latent(n, torch.Generator().manual_seed(seed)).double().cpu()
 
 
 def perturbed_agreement(
@@ -61,26 +93,11 @@ def perturbed_agreement(
         segment end, comparable with validation's ``boundary_phase_error_deg``), the inputs and
         the versions.
     """
-    if kind not in KINDS:
-        raise OscsimError(f"unknown perturbation {kind!r}; choose one of {', '.join(KINDS)}")
-    signed = kind == "coupling-gain"
-    if not (math.isfinite(size) and (size > -1 if signed else size >= 0)):
-        bound = "> -1" if signed else ">= 0"
-        raise OscsimError(f"a {kind} perturbation must be a finite number {bound}, got {size}")
-    if n < 1:
-        raise OscsimError(f"n must be at least 1, got {n}")
-    params = model.hardware_params()
-    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu()
-    noise = torch.Generator().manual_seed(seed + 1)
-    moved_theta0, moved = theta0, params
-    if kind == "phase":
-        moved_theta0 = theta0 + size * torch.randn(theta0.shape, generator=noise).double()
-    elif kind == "detuning":
-        moved = detuned(params, size, noise)
-    elif kind == "coupling":
-        moved = coupling_mismatched(params, size, noise)
-    else:
-        moved = {**params, "k": params["k"] * (1 + size)}
+    _check(kind, size, n)
+    params, theta0 = model.hardware_params(), _latents(model, n, seed)
+    moved_theta0, moved = _perturbed(
+        theta0, params, kind, size, torch.Generator().manual_seed(seed + 1)
+    )
     with torch.no_grad():
         base = model.rollout(theta0, params, return_trajectory=True)
         other = model.rollout(moved_theta0, moved, return_trajectory=True)
@@ -97,5 +114,50 @@ def perturbed_agreement(
         "seed": seed,
         **metrics,
         "boundary_divergence_deg": divergence,
+        "versions": versions(),
+    }
+
+
+def latent_sensitivity(
+    model: AISGenerator, kind: str, size: float, n: int = 16, seed: int = 0, draws: int = 8
+) -> dict:
+    """How far each latent's image moves under a perturbation, averaged over ``draws`` patterns.
+
+    A latent whose dynamics amplify small cell errors is one a circuit is likely to draw
+    differently: this ranks the latents of ``oscsim validate`` by that risk in seconds, where
+    the circuit takes most of an hour per latent (``benchmarks/latent_risk.py`` checks the
+    ranking against the circuits simulated so far).
+
+    Args:
+        model, kind, size, n, seed: as in ``perturbed_agreement``; its pattern is the first draw.
+        draws: independent perturbation patterns (chips) to average over.
+
+    Returns:
+        per latent (lists of ``n``): ``phase_error_deg`` (RMS over the oscillators of the final
+        phase difference) and ``pixel_mae``, each the mean over the draws; the inputs and the
+        versions.
+    """
+    _check(kind, size, n)
+    if draws < 1:
+        raise OscsimError(f"draws must be at least 1, got {draws}")
+    params, theta0 = model.hardware_params(), _latents(model, n, seed)
+    noise = torch.Generator().manual_seed(seed + 1)
+    phase, mae = np.zeros(n), np.zeros(n)
+    with torch.no_grad():
+        base = model.rollout(theta0, params)
+        pix_b = model.readout(base).numpy()
+        for _ in range(draws):
+            other = model.rollout(*_perturbed(theta0, params, kind, size, noise))
+            dphi, pix_o = (other - base).numpy(), model.readout(other).numpy()
+            phase += [rms_deg(d) for d in dphi]
+            mae += np.abs(pix_o - pix_b).reshape(n, -1).mean(axis=1)
+    return {
+        "kind": kind,
+        "size": float(size),
+        "n": n,
+        "seed": seed,
+        "draws": draws,
+        "phase_error_deg": (phase / draws).tolist(),
+        "pixel_mae": (mae / draws).tolist(),
         "versions": versions(),
     }

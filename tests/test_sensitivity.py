@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import load_benchmark
@@ -13,7 +14,7 @@ from oscsim.errors import OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
-from oscsim.sensitivity import KINDS, perturbed_agreement
+from oscsim.sensitivity import KINDS, latent_sensitivity, perturbed_agreement
 
 
 def _model() -> AISGenerator:
@@ -82,6 +83,34 @@ def test_bad_requests_are_clear_errors() -> None:
         perturbed_agreement(_model(), "coupling-gain", -1.0)
     with pytest.raises(OscsimError, match="n must be at least 1"):
         perturbed_agreement(_model(), "phase", 0.1, n=0)
+
+
+def test_latent_sensitivity_of_one_draw_is_perturbed_agreement_per_latent() -> None:
+    """Its first pattern is ``perturbed_agreement``'s: over the latents the per-latent numbers
+    give back that function's pixel MAE and RMS phase error."""
+    model = _model()
+    whole = perturbed_agreement(model, "detuning", 2e-3, n=8)
+    per = latent_sensitivity(model, "detuning", 2e-3, n=8, draws=1)
+    assert len(per["phase_error_deg"]) == len(per["pixel_mae"]) == 8
+    assert np.mean(per["pixel_mae"]) == pytest.approx(whole["pixel_mae"], rel=1e-9)
+    rms = np.sqrt(np.mean(np.square(per["phase_error_deg"])))
+    assert rms == pytest.approx(whole["phase_error_deg"], rel=1e-9)
+    assert per["draws"] == 1 and "torch" in per["versions"]
+
+
+def test_latent_sensitivity_ranks_latents_and_grows_with_the_perturbation() -> None:
+    model = _model()
+    small, large = (latent_sensitivity(model, "detuning", s, n=8, draws=4) for s in (1e-4, 1e-2))
+    assert all(
+        0 < a < b for a, b in zip(small["phase_error_deg"], large["phase_error_deg"], strict=True)
+    )
+    assert len(set(small["phase_error_deg"])) == 8  # latents differ in how much they amplify
+    still = latent_sensitivity(model, "phase", 0.0, n=3)
+    assert still["phase_error_deg"] == [0.0] * 3 and still["pixel_mae"] == [0.0] * 3
+    with pytest.raises(OscsimError, match="draws must be at least 1"):
+        latent_sensitivity(model, "phase", 0.1, draws=0)
+    with pytest.raises(OscsimError, match="unknown perturbation"):
+        latent_sensitivity(model, "heat", 0.1)
 
 
 def test_fidelity_benchmark_sensitivity_rows_without_circuit(tmp_path: Path) -> None:
