@@ -13,10 +13,12 @@ than that many times its model's median circuit error.
 
 A row is used only if the model file still draws the images stored beside it
 (``behavioural.npy``): a model shipped again under the same name after its circuit ran is
-skipped and named.
+skipped and named. ``--profile`` then gives, with no circuit, each model's sensitivity over
+``--profile-n`` latents (median, 90th and 99th percentiles, and the share above ``--flag``
+times the median): how heavy its tail of latents a circuit may get wrong is.
 
-    python benchmarks/latent_risk.py
-    python benchmarks/latent_risk.py --kind phase --size 0.03
+    python benchmarks/latent_risk.py  # the circuit rows, and every shipped model profiled
+    python benchmarks/latent_risk.py --kind phase --size 0.03 --profile
 
 Writes ``benchmarks/results/latent_risk.{json,md,png}`` (rewritten on each run: seconds).
 """
@@ -33,10 +35,11 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy.stats import spearmanr
+from tqdm import tqdm
 
 from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
-from oscsim.modelfile import load_model
+from oscsim.modelfile import load_model, pretrained_names
 from oscsim.plots import save_figure
 from oscsim.sensitivity import KINDS, UNITS, latent_sensitivity
 from oscsim.versions import versions
@@ -142,6 +145,22 @@ def pooled(rows: list[dict[str, Any]], flag: float) -> dict[str, Any]:
     }
 
 
+def profile_row(source: str, kind: str, size: float, n: int, draws: int, flag: float) -> dict:
+    """One model's sensitivity over ``n`` latents: how heavy the tail of risky latents is."""
+    model = load_model(ROOT / source if (ROOT / source).exists() else source).model.eval()
+    sens = np.array(latent_sensitivity(model, kind, size, n=n, draws=draws)["phase_error_deg"])
+    median = float(np.median(sens))
+    return {
+        "model": source,
+        "n": n,
+        "median_deg": median,
+        "p90_deg": float(np.percentile(sens, 90)),
+        "p99_deg": float(np.percentile(sens, 99)),
+        "max_deg": float(sens.max()),
+        "share_flagged": float(np.mean(sens > flag * median)),
+    }
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The per-model rows and the pooled numbers as markdown."""
     s, p = results["settings"], results["pooled"]
@@ -180,6 +199,20 @@ def markdown(results: dict[str, Any]) -> str:
         f"{p['worst_most_sensitive']} of {p['ranked_models']} models with at least "
         f"{MIN_RANKED} latents ({p['worst_most_sensitive_by_chance']:.1f} expected by chance).",
     ]
+    if results["profile"]:
+        lines += [
+            "",
+            f"## Sensitivity over {results['profile'][0]['n']} latents (seed 0), no circuit",
+            "",
+            f"| model | median (deg) | 90th percentile | 99th | max | share above {s['flag']:g}× "
+            "median |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {r['median_deg']:.1f} | {r['p90_deg']:.1f} | {r['p99_deg']:.1f} "
+            f"| {r['max_deg']:.1f} | {r['share_flagged']:.3f} |"
+            for r in results["profile"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -226,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=float, default=1e-3, help="perturbation size (see --kind)")
     ap.add_argument("--draws", type=int, default=8, help="mismatch patterns averaged over")
     ap.add_argument("--flag", type=float, default=2.0, help="screen: times the model median")
+    ap.add_argument(
+        "--profile", nargs="*", help="models to profile without circuit (default: shipped ones)"
+    )
+    ap.add_argument("--profile-n", type=int, default=256, help="latents per profiled model")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -240,9 +277,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.out / 'fidelity.json'} has no calibrated collapsed rows: "
             "run benchmarks/fidelity.py first"
         )
-    rows = [model_row(args.out, r, args.kind, args.size, args.draws) for r in selected]
+    rows = [
+        model_row(args.out, r, args.kind, args.size, args.draws)
+        for r in tqdm(selected, desc="circuit rows", unit="model")
+    ]
     settings = {"kind": args.kind, "size": args.size, "draws": args.draws, "flag": args.flag}
+    profiled = pretrained_names() if args.profile is None else args.profile
+    profile = [
+        profile_row(m, args.kind, args.size, args.profile_n, args.draws, args.flag)
+        for m in tqdm(profiled, desc="profile", unit="model")
+    ]
     results = {
+        "profile": profile,
         "rows": rows,
         "pooled": pooled(rows, args.flag),
         "settings": settings,

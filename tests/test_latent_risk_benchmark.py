@@ -72,7 +72,8 @@ def test_circuit_errors_are_paired_with_sensitivity_per_latent(tmp_path: Path) -
     ]
     rows.append({**rows[-1], "seed": 1, "files": []})
     (res / "fidelity.json").write_text(json.dumps({"rows": rows}))
-    assert risk.main(["--out", str(res), "--threads", "1"]) == 0
+    argv = ["--out", str(res), "--threads", "1", "--profile", str(good), "--profile-n", "16"]
+    assert risk.main(argv) == 0
     results = json.loads((res / "latent_risk.json").read_text())
     used, skipped, unstored = results["rows"]
     assert used["model"] == str(good) and used["n"] == N
@@ -88,6 +89,13 @@ def test_circuit_errors_are_paired_with_sensitivity_per_latent(tmp_path: Path) -
     table = (res / "latent_risk.md").read_text()
     assert "| 1.00 |" in table and "skipped" in table
     assert (res / "latent_risk.png").stat().st_size > 0
+    (profile,) = results["profile"]
+    assert profile["model"] == str(good) and profile["n"] == 16
+    assert (
+        0 < profile["median_deg"] <= profile["p90_deg"] <= profile["p99_deg"] <= profile["max_deg"]
+    )
+    assert 0 <= profile["share_flagged"] < 0.5
+    assert f"| {good} | {profile['median_deg']:.1f} |" in table
 
 
 def test_no_circuit_rows_and_a_bad_flag_are_clear_errors(tmp_path: Path) -> None:
