@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
+from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model, pretrained_names
 from oscsim.plots import save_figure
 from oscsim.sensitivity import KINDS, UNITS, latent_sensitivity
@@ -67,6 +68,11 @@ def circuit_rows(fidelity: dict[str, Any]) -> list[dict[str, Any]]:
     return list(best.values())
 
 
+def _load(source: str) -> AISGenerator:
+    """A model by shipped name, or by file path relative to the repository or absolute."""
+    return load_model(ROOT / source if (ROOT / source).exists() else source).model.eval()
+
+
 def _spearman(x: list[float], y: list[float]) -> float | None:
     """Spearman's rank correlation, or None with fewer than ``MIN_RANKED`` pairs."""
     return float(spearmanr(x, y).statistic) if len(x) >= MIN_RANKED else None
@@ -82,16 +88,15 @@ def model_row(
     results: Path, row: dict[str, Any], kind: str, size: float, draws: int
 ) -> dict[str, Any]:
     """One model's latents: circuit phase error beside behavioural sensitivity."""
-    source = row["model"]
-    model = load_model(ROOT / source if (ROOT / source).exists() else source).model.eval()
-    n, seed = row["n"], row["seed"]
-    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double()
-    with torch.no_grad():
-        pixels = model.readout(model.rollout(theta0, model.hardware_params())).numpy()
+    source, n, seed = row["model"], row["n"], row["seed"]
     out: dict[str, Any] = {"model": source, "n": n, "seed": seed}
     stored = _stored_pixels(results, row)
     if stored is None:
         return {**out, "skipped": "its behavioural images are not stored: rerun its row"}
+    model = _load(source)
+    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double()
+    with torch.no_grad():
+        pixels = model.readout(model.rollout(theta0, model.hardware_params())).numpy()
     drift = float(np.max(np.abs(pixels - stored)))
     if drift > STORED_TOLERANCE:
         return {
@@ -121,14 +126,13 @@ def pooled(rows: list[dict[str, Any]], flag: float) -> dict[str, Any]:
     used = [r for r in rows if "skipped" not in r]
     raw_b = [x for r in used for x in r["sensitivity_phase_deg"]]
     raw_c = [x for r in used for x in r["circuit_phase_error_deg"]]
-    rel_b, rel_c = [], []
-    for r in used:
-        if r["n"] >= MIN_RANKED:
-            b, c = np.array(r["sensitivity_phase_deg"]), np.array(r["circuit_phase_error_deg"])
-            rel_b += list(b / np.median(b))
-            rel_c += list(c / np.median(c))
-    outlier, flagged = np.array(rel_c) > flag, np.array(rel_b) > flag
     ranked = [r for r in used if r["n"] >= MIN_RANKED]
+    rel_b, rel_c = [], []
+    for r in ranked:
+        b, c = np.array(r["sensitivity_phase_deg"]), np.array(r["circuit_phase_error_deg"])
+        rel_b += list(b / np.median(b))
+        rel_c += list(c / np.median(c))
+    outlier, flagged = np.array(rel_c) > flag, np.array(rel_b) > flag
     return {
         "latents": len(raw_b),
         "models": len(used),
@@ -147,8 +151,9 @@ def pooled(rows: list[dict[str, Any]], flag: float) -> dict[str, Any]:
 
 def profile_row(source: str, kind: str, size: float, n: int, draws: int, flag: float) -> dict:
     """One model's sensitivity over ``n`` latents: how heavy the tail of risky latents is."""
-    model = load_model(ROOT / source if (ROOT / source).exists() else source).model.eval()
-    sens = np.array(latent_sensitivity(model, kind, size, n=n, draws=draws)["phase_error_deg"])
+    sens = np.array(
+        latent_sensitivity(_load(source), kind, size, n=n, draws=draws)["phase_error_deg"]
+    )
     median = float(np.median(sens))
     return {
         "model": source,
@@ -268,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.flag <= 1:
         raise OscsimError(f"--flag must be above 1 (a multiple of the median), got {args.flag}")
+    if args.profile_n < 2:
+        raise OscsimError(f"--profile-n must be at least 2 latents, got {args.profile_n}")
     if args.threads:
         torch.set_num_threads(args.threads)
     fidelity = read_results(args.out / "fidelity.json", "fidelity")

@@ -19,6 +19,8 @@ of perturbation (ξ ~ N(0, 1); one chip has one mismatch pattern, so the static 
   that ngspice gives (``oscsim.validate.measure_k_per_siemens``).
 
 Both rollouts use the hardware values (codes × steps in float64) and no model noise.
+``latent_sensitivity`` gives the same per latent, averaged over several patterns: which
+latents a circuit is most likely to draw differently.
 """
 
 from __future__ import annotations

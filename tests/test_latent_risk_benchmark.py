@@ -103,3 +103,5 @@ def test_no_circuit_rows_and_a_bad_flag_are_clear_errors(tmp_path: Path) -> None
         risk.main(["--out", str(tmp_path)])
     with pytest.raises(OscsimError, match="--flag must be above 1"):
         risk.main(["--out", str(tmp_path), "--flag", "1"])
+    with pytest.raises(OscsimError, match="--profile-n must be at least 2"):
+        risk.main(["--out", str(tmp_path), "--profile-n", "0"])
