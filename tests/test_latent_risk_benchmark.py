@@ -98,7 +98,7 @@ def test_circuit_errors_are_paired_with_sensitivity_per_latent(tmp_path: Path) -
     assert f"| {good} | {profile['median_deg']:.1f} |" in table
 
 
-def test_no_circuit_rows_and_a_bad_flag_are_clear_errors(tmp_path: Path) -> None:
+def test_no_circuit_rows_and_bad_options_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(OscsimError, match=r"run benchmarks/fidelity\.py first"):
         risk.main(["--out", str(tmp_path)])
     with pytest.raises(OscsimError, match="--flag must be above 1"):
