@@ -43,6 +43,7 @@ from oscsim.model import AISGenerator
 from oscsim.modelfile import load_model, pretrained_names
 from oscsim.plots import save_figure
 from oscsim.sensitivity import KINDS, UNITS, latent_sensitivity
+from oscsim.validate import validation_latents
 from oscsim.versions import versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,9 +95,9 @@ def model_row(
     if stored is None:
         return {**out, "skipped": "its behavioural images are not stored: rerun its row"}
     model = _load(source)
-    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double()
     with torch.no_grad():
-        pixels = model.readout(model.rollout(theta0, model.hardware_params())).numpy()
+        final = model.rollout(validation_latents(model, n, seed), model.hardware_params())
+        pixels = model.readout(final).numpy()
     drift = float(np.max(np.abs(pixels - stored)))
     if drift > STORED_TOLERANCE:
         return {

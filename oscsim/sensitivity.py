@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .errors import OscsimError
 from .model import AISGenerator, coupling_mismatched, detuned
-from .validate import fidelity_metrics, rms_deg
+from .validate import fidelity_metrics, rms_deg, validation_latents
 from .versions import versions
 
 UNITS = {
@@ -71,11 +71,6 @@ def _perturbed(
     return theta0, {**params, "k": params["k"] * (1 + size)}
 
 
-def _latents(model: AISGenerator, n: int, seed: int) -> Tensor:
-    """The ``n`` latents of ``seed`` that ``oscsim validate`` simulates, in float64."""
-    return model.latent(n, torch.Generator().manual_seed(seed)).double().cpu()
-
-
 def perturbed_agreement(
     model: AISGenerator, kind: str, size: float, n: int = 64, seed: int = 0
 ) -> dict:
@@ -96,7 +91,7 @@ def perturbed_agreement(
         the versions.
     """
     _check(kind, size, n)
-    params, theta0 = model.hardware_params(), _latents(model, n, seed)
+    params, theta0 = model.hardware_params(), validation_latents(model, n, seed)
     moved_theta0, moved = _perturbed(
         theta0, params, kind, size, torch.Generator().manual_seed(seed + 1)
     )
@@ -142,24 +137,24 @@ def latent_sensitivity(
     _check(kind, size, n)
     if draws < 1:
         raise OscsimError(f"draws must be at least 1, got {draws}")
-    params, theta0 = model.hardware_params(), _latents(model, n, seed)
+    params, theta0 = model.hardware_params(), validation_latents(model, n, seed)
     noise = torch.Generator().manual_seed(seed + 1)
-    phase, mae = np.zeros(n), np.zeros(n)
+    totals = {"phase_error_deg": np.zeros(n), "pixel_mae": np.zeros(n)}
     with torch.no_grad():
         base = model.rollout(theta0, params)
         pix_b = model.readout(base).numpy()
         for _ in range(draws):
             other = model.rollout(*_perturbed(theta0, params, kind, size, noise))
             dphi, pix_o = (other - base).numpy(), model.readout(other).numpy()
-            phase += [rms_deg(d) for d in dphi]
-            mae += np.abs(pix_o - pix_b).reshape(n, -1).mean(axis=1)
+            per = [fidelity_metrics(pix_b[b], pix_o[b], dphi[b]) for b in range(n)]  # as validate
+            for key, total in totals.items():
+                total += [m[key] for m in per]
     return {
         "kind": kind,
         "size": float(size),
         "n": n,
         "seed": seed,
         "draws": draws,
-        "phase_error_deg": (phase / draws).tolist(),
-        "pixel_mae": (mae / draws).tolist(),
+        **{key: (total / draws).tolist() for key, total in totals.items()},
         "versions": versions(),
     }

@@ -255,6 +255,12 @@ def _amplitude_ranges(amplitude_v: np.ndarray) -> list[dict[str, float]]:
     ]
 
 
+def validation_latents(model: AISGenerator, n: int, seed: int) -> torch.Tensor:
+    """The ``n`` latents of ``seed`` that validation simulates (float64, CPU): the first ``n``
+    of any larger ``n``, so rows of different ``n`` share their latents."""
+    return model.latent(n, torch.Generator().manual_seed(seed)).double().cpu()
+
+
 def rms_deg(dphi: np.ndarray) -> float:
     """Root mean square of wrapped phase differences (rad), in degrees."""
     return math.degrees(float(np.sqrt(np.mean(np.square(wrap(dphi))))))
@@ -339,7 +345,7 @@ def validate(
         }
         first = CircuitGains.first_order(cell_obj, measured["delta0"], time_scale)
         gains = dataclasses.replace(first, k_per_siemens=measured["k_per_siemens"])
-    theta0 = model.latent(n, torch.Generator().manual_seed(seed)).double().cpu().numpy()
+    theta0 = validation_latents(model, n, seed).numpy()
     traj, traj_cycles = _behaviour(model, theta0)
     steps = model.config.steps_per_segment
     with tempfile.TemporaryDirectory(prefix="oscsim-validate-") as tmp:

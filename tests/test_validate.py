@@ -39,6 +39,7 @@ from oscsim.validate import (
     fidelity_metrics,
     measure_k_per_siemens,
     validate,
+    validation_latents,
 )
 
 needs_ngspice = pytest.mark.skipif(
@@ -265,3 +266,11 @@ def test_fidelity_benchmark_writes_rows_and_skips_done_ones(tmp_path: Path, caps
     np.save(folders[1] / "behavioural.npy", np.zeros((2, 3, 3), np.float32))
     with pytest.raises(OscsimError, match="different latents or models"):
         compare_circuits(*folders, stores)
+
+
+def test_validation_latents_are_float64_and_shared_by_every_n() -> None:
+    model = AISGenerator(build_graph(GraphSpec((4, 4))), ModelConfig(segments=2), seed=0)
+    few, many = validation_latents(model, 3, seed=5), validation_latents(model, 8, seed=5)
+    assert few.dtype == torch.float64 and few.shape == (3, model.n_osc)
+    assert torch.equal(few, many[:3])
+    assert not torch.equal(few, validation_latents(model, 3, seed=6))
