@@ -78,6 +78,8 @@ class Variant:
             segment's SHIL strength: ``split`` times the time-varying parameters at the same
             integration time and RK4 steps, so at about the same training cost.
         digital: the digital baseline (``oscsim.digital``) instead of an AIS generator.
+        train: ``TrainConfig`` fields to replace (the critic's, say): the protocol itself changed,
+            for a pair of models trained again under it.
         average_of: score the weight average (``TrainConfig.ema_decay``) kept by this model's
             run rather than a run's live generator.
     """
@@ -89,6 +91,7 @@ class Variant:
     split: int = 1
     digital: bool = False
     average_of: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 MODELS: dict[str, Variant] = {
@@ -139,6 +142,19 @@ MODELS |= {
 }
 
 
+def _with_critic(name: str, width: int) -> Variant:
+    """Model ``name`` trained against a critic ``width`` channels wide instead of the preset's
+    32: is the critic what holds a model back? (At 64 a step costs about 2.4x as much.)"""
+    about = f"{name} trained against a critic of width {width} (the preset's: 32)"
+    return dataclasses.replace(MODELS[name], about=about, train={"critic_width": width})
+
+
+MODELS |= {
+    f"{name}-critic64-envelope": _with_critic(f"{name}-envelope", 64)
+    for name in ("ais-4bit", "oscillator-static")
+}
+
+
 def _as_averaged(name: str) -> Variant:
     """Model ``name``'s weight average: its run's ``model-ema.pt``, not a run of its own."""
     about = f"{name}, generator weights averaged over its run (EMA {EMA_DECAY})"
@@ -156,6 +172,8 @@ MODELS |= {
         "ais-4bit-radius2-envelope",
         "ais-4bit-s8-envelope",
         "ais-4bit-hidden1-envelope",
+        "ais-4bit-critic64-envelope",
+        "oscillator-static-critic64-envelope",
     )
 }
 
@@ -209,7 +227,7 @@ def train_config(
     graph = (
         dataclasses.replace(get_spec(base.graph), **variant.graph) if variant.graph else base.graph
     )
-    return dataclasses.replace(base, graph=graph, model=model)
+    return dataclasses.replace(base, graph=graph, model=model, **variant.train)
 
 
 def _identity(dataset: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
