@@ -78,10 +78,10 @@ class Variant:
             segment's SHIL strength: ``split`` times the time-varying parameters at the same
             integration time and RK4 steps, so at about the same training cost.
         digital: the digital baseline (``oscsim.digital``) instead of an AIS generator.
-        train: ``TrainConfig`` fields to replace (the critic's, say): the protocol itself changed,
-            for a pair of models trained again under it.
         average_of: score the weight average (``TrainConfig.ema_decay``) kept by this model's
             run rather than a run's live generator.
+        train: ``TrainConfig`` fields to replace (the critic's, say): the protocol itself changed,
+            for a pair of models trained again under it.
     """
 
     about: str
