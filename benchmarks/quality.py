@@ -143,9 +143,11 @@ MODELS |= {
 
 
 def _with_critic(name: str, width: int) -> Variant:
-    """Model ``name`` trained against a critic ``width`` channels wide instead of the preset's
-    32: is the critic what holds a model back? (At 64 a step costs about 2.4x as much.)"""
-    about = f"{name} trained against a critic of width {width} (the preset's: 32)"
+    """Model ``name`` trained against a critic ``width`` channels wide instead of the presets'
+    (``TrainConfig.critic_width``): is the critic what holds a model back? (At 64 instead of 32
+    a step costs about 2.4x as much.)"""
+    default = TrainConfig.critic_width
+    about = f"{name} trained against a critic of width {width} (the preset's: {default})"
     return dataclasses.replace(MODELS[name], about=about, train={"critic_width": width})
 
 
