@@ -105,4 +105,4 @@ def test_main_names_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(OscsimError, match="no budget where both ais-4bit-envelope"):
         curves.main(["--quality", str(quality), "--out", str(tmp_path / "out")])
     with pytest.raises(OscsimError, match="--last must be at least 3"):
-        curves.main(["--quality", str(quality), "--last", "2"])
+        curves.main(["--quality", str(quality), "--out", str(tmp_path / "out"), "--last", "2"])
