@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from quality import _fmt, row_key
 
 from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
@@ -36,13 +37,11 @@ Curve = list[tuple[int, float]]  # (training steps, FID), by steps
 
 def curve(rows: list[dict[str, Any]], dataset: str, model: str, seed: int) -> Curve:
     """The FIDs one run scored, by budget: rows of ``model`` on ``dataset`` trained from
-    ``seed`` (generator and critic alike; crossed-seed runs are left out)."""
-    return sorted(
-        (int(r["train_steps"]), float(r["fid"]))
-        for r in rows
-        if (r["dataset"], r["model"], int(r.get("seed", 0))) == (dataset, model, seed)
-        and r.get("critic_seed") is None
-    )
+    ``seed`` (generator and critic alike; crossed-seed runs are left out), keyed as
+    ``quality.py`` keys them."""
+    keyed = ((row_key(r), float(r["fid"])) for r in rows)
+    run = (dataset, model, seed, None)  # row_key without its steps
+    return sorted((key[2], fid) for key, fid in keyed if (*key[:2], *key[3:]) == run)
 
 
 def ratio(numerator: Curve, denominator: Curve) -> Curve:
@@ -102,10 +101,6 @@ def summary(
     return out
 
 
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def markdown(summaries: list[dict[str, Any]], names: dict[str, str], last: int) -> str:
     """One line per (data set, seed, kind): where the pair stands at its last shared budget."""
     lines = [
@@ -130,7 +125,7 @@ def markdown(summaries: list[dict[str, Any]], names: dict[str, str], last: int) 
                 f"| {s['dataset']} | {s['seed']} | {kind} | {len(e['static_over_ais'])} | "
                 f"{e['steps']:,} | {e['ratio']:.2f}× | {e['ais_fid']:.2f} | {e['needs']:.2f} | "
                 f"{_fmt(e['pace_per_100'], '+.2f')} | {_fmt(e['steps_to_target'], ',')} | "
-                f"{_fmt(worst)}{'' if worst is None else '×'} |"
+                f"{_fmt(worst, '.2f')}{'' if worst is None else '×'} |"
             )
     datasets = sorted({s["dataset"] for s in summaries})
     lines += ["", *(f"![{d}](quality_curves-{d}.png)" for d in datasets)]
