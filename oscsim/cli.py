@@ -81,6 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     given["ema_decay"] = args.ema_decay
     given["init_from"] = args.init_from
+    given |= {"n_critic": args.n_critic, "gp_weight": args.gp_weight}
+    given |= {"lr_g": args.lr_g, "lr_d": args.lr_d}
     try:
         config = preset(args.preset)
         model = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
@@ -246,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, help="seed of the whole run (default: preset's, 0)")
     p.add_argument("--data-dir", help="folder holding the data set files")
+    p.add_argument("--n-critic", type=int, help="critic steps per generator step (5)")
+    p.add_argument("--gp-weight", type=float, help="gradient-penalty weight (10)")
+    p.add_argument(
+        "--lr-g",
+        type=float,
+        help="generator Adam learning rate, a fraction of each parameter kind's range (0.01)",
+    )
+    p.add_argument("--lr-d", type=float, help="critic Adam learning rate (1e-4)")
     p.add_argument(
         "--detuning-noise",
         type=float,

@@ -198,10 +198,15 @@ def _plain(data: Any) -> Any:
 
 def _load_critic_and_optimizers(run: _Run, state: dict, optimizer: dict) -> None:
     """Put a saved run's critic and both optimizer states into ``run`` (resuming it, or
-    starting a fine-tune from it)."""
+    starting a fine-tune from it). The moment estimates come from the saved run; learning
+    rates and betas stay this run's, which a fine-tune may have changed (``load_state_dict``
+    would silently bring back the saved ones)."""
     run.critic.load_state_dict(state["critic"])
-    run.opt_g.load_state_dict(optimizer["generator"])
-    run.opt_d.load_state_dict(optimizer["critic"])
+    for opt, saved in ((run.opt_g, optimizer["generator"]), (run.opt_d, optimizer["critic"])):
+        ours = [{k: g[k] for k in ("lr", "betas")} for g in opt.param_groups]
+        opt.load_state_dict(saved)
+        for group, settings in zip(opt.param_groups, ours, strict=True):
+            group.update(settings)
 
 
 def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> _Run:

@@ -164,6 +164,17 @@ def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
     assert len(log["history"]["consistency"]) == 1
 
 
+def test_train_takes_the_wgan_gp_settings_from_the_command_line(tmp_path, capsys) -> None:
+    argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]
+    argv += ["--threads", "1", "--quiet", "--n-critic", "2", "--gp-weight", "5"]
+    assert main([*argv, "--lr-g", "-0.1"]) == 2
+    assert "lr_g must be a positive finite number, got -0.1" in capsys.readouterr().err
+    assert main([*argv, "--lr-g", "0.003", "--lr-d", "2e-5"]) == 0
+    config = json.loads((tmp_path / "run" / "train_log.json").read_text())["config"]
+    assert (config["n_critic"], config["gp_weight"]) == (2, 5.0)
+    assert (config["lr_g"], config["lr_d"]) == (0.003, 2e-5)
+
+
 @pytest.mark.ngspice
 def test_train_an_envelope_model_with_the_cells_measured_offsets(tmp_path, capsys) -> None:
     argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]

@@ -313,6 +313,29 @@ def test_init_from_fine_tunes_a_model_under_another_cell_model(
         train(wide, tmp_path / "wide", progress=False)
 
 
+def test_init_from_keeps_the_moments_but_takes_this_runs_learning_rates(
+    full_run: Path, tmp_path: Path
+) -> None:
+    """A fine-tune at lower learning rates (a decay phase) runs at them, not at the saved
+    run's, which loading the optimizer state would otherwise bring back."""
+    source = full_run / "model.pt"
+    config = dataclasses.replace(
+        TINY, init_from=str(source), lr_g=TINY.lr_g / 4, lr_d=TINY.lr_d / 4, betas=(0.0, 0.99)
+    )
+    start = train_module._start(config, tmp_path / "x", False, False, CPU, train_module._AIS)
+    saved = load_model(source).optimizer
+    fresh = train_module._generator_optimizer(start.model, config)
+    for opt, fresh_groups, key in (
+        (start.opt_g, fresh.param_groups, "generator"),
+        (start.opt_d, [{"lr": config.lr_d}], "critic"),
+    ):
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in fresh_groups]
+        assert all(g["betas"] == (0.0, 0.99) for g in opt.param_groups)
+        moments = [v["exp_avg"] for v in opt.state_dict()["state"].values()]
+        theirs = [v["exp_avg"] for v in saved[key]["state"].values()]
+        assert moments and all(torch.equal(a, b) for a, b in zip(moments, theirs, strict=True))
+
+
 def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
     before = (full_run / "model.pt").read_bytes()
     with pytest.raises(OscsimError, match="already holds a training run"):
