@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from latent_risk import profile_row
 from matplotlib.figure import Figure
-from quality import _run_name, row_key
-from quality_curves import KINDS
+from quality import _run_name
+from quality_curves import KINDS, curve
 from tqdm import tqdm
 
 from oscsim.atomic import read_results, write_json, write_text
@@ -46,14 +46,6 @@ def snapshots(run_dir: Path) -> list[tuple[int, bool, Path]]:
         (m, p) for p in (run_dir / "snapshots").glob("*.pt") if (m := SNAPSHOT.fullmatch(p.name))
     ]
     return sorted((int(m[1]), m[2] is not None, p) for m, p in found)
-
-
-def fid_at(
-    rows: list[dict[str, Any]], dataset: str, model: str, seed: int, steps: int
-) -> float | None:
-    """The FID ``quality.py`` scored for ``model`` (training seed ``seed``) at ``steps``."""
-    hits = [r["fid"] for r in rows if row_key(r) == (dataset, model, steps, seed, None)]
-    return float(hits[0]) if hits else None
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -125,16 +117,20 @@ def main(argv: list[str] | None = None) -> int:
             "benchmarks/quality.py over two budgets or more first"
         )
     quality = read_results(args.out / "quality.json", "quality")["rows"]
+    fids = {  # kind -> {steps: FID} of this run, as quality_curves reads them
+        kind: dict(curve(quality, args.dataset, args.model + suffix, args.seed))
+        for kind, suffix in KINDS.items()
+    }
     rows = []
     for steps, averaged, path in tqdm(found, desc="snapshots", unit="model"):
         row = profile_row(str(path), "detuning", args.size, args.n, args.draws, flag=2.0)
         kind = "averaged" if averaged else "live"
-        fid = fid_at(quality, args.dataset, args.model + KINDS[kind], args.seed, steps)
+        fid = fids[kind].get(steps)
         row |= {"model": f"{run}/snapshots/{path.name}", "steps": steps, "kind": kind, "fid": fid}
         rows.append(row)
     settings = {"dataset": args.dataset, "run": run, "kind": "detuning", "size": args.size}
-    results = {"settings": settings | {"draws": args.draws, "n": args.n}, "rows": rows}
-    results["versions"] = versions()
+    settings |= {"draws": args.draws, "n": args.n}
+    results = {"settings": settings, "rows": rows, "versions": versions()}
     stem = args.out / f"risk_over_training-{args.dataset}-{run}"
     write_json(stem.with_suffix(".json"), results)
     write_text(stem.with_suffix(".md"), markdown(results))

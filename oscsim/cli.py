@@ -81,8 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     given["ema_decay"] = args.ema_decay
     given["init_from"] = args.init_from
-    given |= {"n_critic": args.n_critic, "gp_weight": args.gp_weight}
-    given |= {"lr_g": args.lr_g, "lr_d": args.lr_d}
+    for name in ("n_critic", "gp_weight", "lr_g", "lr_d"):
+        given[name] = getattr(args, name)
     try:
         config = preset(args.preset)
         model = {"detuning_noise": args.detuning_noise, "coupling_noise": args.coupling_noise}
