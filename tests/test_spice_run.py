@@ -19,6 +19,9 @@ needs_ngspice = pytest.mark.skipif(
 )
 
 
+SLOW = "slow\nv1 a 0 sin(0 1 1e9)\nr1 a 0 1k\n.tran 1f 0.5n 0 1f\n.end\n"  # about 1 s
+
+
 def _rc(title: str, volts: float, tran: str = ".tran 10p 2n 0 10p uic") -> str:
     return f"{title}\nv1 in 0 {volts}\nr1 in out 1k\nc1 out 0 1p\n{tran}\n.end\n"
 
@@ -53,8 +56,7 @@ def test_run_many_keeps_input_order() -> None:
 def test_run_each_yields_runs_as_they_end_with_their_share_of_the_wall_time() -> None:
     """A slow run and two fast ones on two processes: the fast ones come back first (the second
     starts when the first ends), each with its own raw file; the shares add up to the wall."""
-    slow = "slow\nv1 a 0 sin(0 1 1e9)\nr1 a 0 1k\n.tran 1f 0.5n 0 1f\n.end\n"
-    texts = [slow, _rc("fast 1", 2.0), _rc("fast 2", 3.0)]
+    texts = [SLOW, _rc("fast 1", 2.0), _rc("fast 2", 3.0)]
     start = time.perf_counter()
     got = list(run_each(texts, processes=2, timeout_s=60, progress=False))
     wall = time.perf_counter() - start
@@ -63,6 +65,24 @@ def test_run_each_yields_runs_as_they_end_with_their_share_of_the_wall_time() ->
     shares = [seconds for _, _, seconds in got]
     assert all(s > 0 for s in shares) and shares[2] > shares[0] + shares[1]
     assert sum(shares) == pytest.approx(wall, rel=0.25)
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_a_run_reports_the_share_of_its_transient_simulated_as_it_goes() -> None:
+    seen: list[float] = []
+    raw = run_netlist(SLOW, timeout_s=60, on_progress=seen.append)
+    assert raw.title == "slow" and len(seen) >= 2  # ngspice prints its time a few times a second
+    assert seen == sorted(seen) and seen[0] > 0 and 0.5 < seen[-1] <= 1.0
+
+
+@pytest.mark.ngspice
+@needs_ngspice
+def test_run_each_counts_runs_in_flight_by_their_simulated_share(capsys) -> None:
+    list(run_each([SLOW, _rc("fast", 1.0)], processes=2, timeout_s=60))
+    bar = capsys.readouterr().err
+    assert re.search(r"ngspice: +\d+%\|.*\| [01]\.(?!00)\d\d/2 runs", bar), bar
+    assert "2.00/2 runs" in bar
 
 
 def test_core_share_splits_each_moment_among_the_runs_going() -> None:

@@ -16,9 +16,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
+from typing import IO, NamedTuple
 
 from tqdm import tqdm
 
@@ -34,6 +36,8 @@ _FAILURE = re.compile(
     r"|circuit not parsed|could not find|fatal|^\s*error\b",
     re.IGNORECASE | re.MULTILINE,
 )
+_REFERENCE = re.compile(rb"Reference value\s*:\s*([-+]?\d+\.?\d*(?:[eE][-+]?\d+)?)(?=\s)")
+"""What ``ngspice -b`` writes to stderr as a transient goes on: the simulated time, s."""
 _STOP = re.compile(r"condition met: stop", re.IGNORECASE)
 _INTERRUPTED = re.compile(r"simulation interrupted", re.IGNORECASE)
 """A ``.control`` block's ``stop when time = ...`` interrupts the run once per breakpoint (and
@@ -71,6 +75,7 @@ def run_netlist(
     ngspice: str | Path | None = None,
     hsa: bool = False,
     f_ref_hz: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> RawFile:
     """Simulate one netlist with ``ngspice -b -r out.raw`` and return its raw file.
 
@@ -83,6 +88,8 @@ def run_netlist(
         ngspice: executable to use (default: see ``find_ngspice``).
         hsa: add ``set ngbehavior=hsa`` (needed by the SKY130 models).
         f_ref_hz: if given, first check the ``.tran`` max step with ``check_tran``.
+        on_progress: called from the runner with the fraction of the ``.tran`` simulated so
+            far (0 to 1) each time ngspice reports its time, so an hour-long run shows progress.
 
     Raises:
         SpiceError: ngspice missing, a failed or non-converging run, a timeout, no raw file;
@@ -92,12 +99,27 @@ def run_netlist(
     exe = find_ngspice(ngspice)
     if f_ref_hz is not None:
         check_tran(text, f_ref_hz, label)
+    report = None if on_progress is None else _progress_reporter(text, on_progress)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="oscsim-ngspice-") as tmp:
-            return _run_in(Path(tmp), exe, text, label, source, timeout_s, hsa)
+            return _run_in(Path(tmp), exe, text, label, source, timeout_s, hsa, report)
     run_dir = Path(workdir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return _run_in(run_dir, exe, text, label, source, timeout_s, hsa)
+    return _run_in(run_dir, exe, text, label, source, timeout_s, hsa, report)
+
+
+def _progress_reporter(
+    text: str, on_progress: Callable[[float], None]
+) -> Callable[[float], None] | None:
+    """Simulated time (s) → ``on_progress(fraction of the longest .tran)``; None without a
+    readable ``.tran`` (no progress then: ``check_tran`` is the place to refuse a netlist)."""
+    try:
+        stop = max(t.stop for t in _tran_lines(text, "netlist"))
+    except SpiceError:
+        return None
+    if stop <= 0:
+        return None
+    return lambda t: on_progress(min(max(t / stop, 0.0), 1.0))
 
 
 def core_share(start: float, end: float, spans: Iterable[tuple[float, float]]) -> float:
@@ -141,19 +163,32 @@ def run_each(
         with lock:
             spans[index] = (time.perf_counter(), math.inf)
         try:
-            return run_netlist(netlist, timeout_s, **kwargs)
+            return run_netlist(netlist, timeout_s, on_progress=partial(advance, index), **kwargs)
         finally:
             with lock:
                 spans[index] = (spans[index][0], time.perf_counter())
 
+    def advance(index: int, fraction: float) -> None:
+        """Show the runs in flight by how much of their transient is done (bar in runs)."""
+        with lock:
+            simulated[index] = fraction
+            bar.n = sum(simulated.values())
+            bar.refresh()
+
     queue = iter(enumerate(netlists))
     spans: dict[int, tuple[float, float]] = {}
+    simulated: dict[int, float] = {}  # fraction of each started run's transient done
     lock = threading.Lock()
     running: dict[Future[RawFile], int] = {}
     workers = processes or os.cpu_count() or 1
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(netlists), desc="ngspice", unit="run", disable=not progress) as bar,
+        tqdm(
+            total=len(netlists),
+            desc="ngspice",
+            bar_format=_BAR,
+            disable=not progress,
+        ) as bar,
     ):
 
         def start_next() -> None:
@@ -168,11 +203,15 @@ def run_each(
             for future in sorted(done, key=running.__getitem__):
                 index = running.pop(future)
                 raw = future.result()  # a failure ends the loop: nothing more starts
-                bar.update()
+                advance(index, 1.0)
                 start_next()
                 with lock:
                     seconds = core_share(*spans[index], list(spans.values()))
                 yield index, raw, seconds
+
+
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]"
+"""Runs as a float: the ones in flight count by the share of their transient simulated."""
 
 
 def run_many(
@@ -217,7 +256,31 @@ def check_tran(netlist_text: str, f_ref_hz: float, label: str = "netlist") -> fl
         SpiceError: no ``.tran`` line, an unreadable one, or a max step coarser than T_ref/100.
     """
     limit = 1.0 / (f_ref_hz * MIN_STEPS_PER_CYCLE)
-    steps = []
+    trans = _tran_lines(netlist_text, label)
+    for tran in trans:
+        if tran.max_step > limit * (1.0 + 1e-9):
+            raise SpiceError(
+                f"{label}: .tran max step {tran.max_step:.4g} s is coarser than T_ref/100 = "
+                f"{limit:.4g} s (coarser steps move the attractor); set TMAX, e.g. "
+                f"{tran_line(tran.stop, f_ref_hz)!r}"
+            )
+    return max(tran.max_step for tran in trans)
+
+
+class _Tran(NamedTuple):
+    """One ``.tran`` line's stop time and its max step (ngspice's default when not given), s."""
+
+    stop: float
+    max_step: float
+
+
+def _tran_lines(netlist_text: str, label: str) -> list[_Tran]:
+    """Every ``.tran`` line of a netlist, read.
+
+    Raises:
+        SpiceError: no ``.tran`` line, or one without TSTEP and TSTOP or with a bad number.
+    """
+    trans = []
     for line in _logical_lines(netlist_text):
         words = line.split()
         if not words or words[0].lower() != ".tran":
@@ -228,15 +291,10 @@ def check_tran(netlist_text: str, f_ref_hz: float, label: str = "netlist") -> fl
         tstep, tstop = values[0], values[1]
         tstart = values[2] if len(values) > 2 else 0.0
         tmax = values[3] if len(values) > 3 else min(tstep, (tstop - tstart) / 50.0)
-        if tmax > limit * (1.0 + 1e-9):
-            raise SpiceError(
-                f"{label}: .tran max step {tmax:.4g} s is coarser than T_ref/100 = {limit:.4g} s "
-                f"(coarser steps move the attractor); set TMAX, e.g. {tran_line(tstop, f_ref_hz)!r}"
-            )
-        steps.append(tmax)
-    if not steps:
+        trans.append(_Tran(tstop, tmax))
+    if not trans:
         raise SpiceError(f"{label}: no .tran line; add one, e.g. '.tran 10p 100n 0 10p uic'")
-    return max(steps)
+    return trans
 
 
 def _load(netlist: str | Path) -> tuple[str, str, Path | None]:
@@ -263,8 +321,10 @@ def _run_in(
     source: Path | None,
     timeout_s: float,
     hsa: bool,
+    report: Callable[[float], None] | None = None,
 ) -> RawFile:
-    """Write ``.spiceinit`` (and the text netlist), run ngspice, check its log, read the raw."""
+    """Write ``.spiceinit`` (and the text netlist), run ngspice, check its log, read the raw;
+    ``report`` gets each simulated time ngspice prints while it runs."""
     init = "set num_threads=1\n" + ("set ngbehavior=hsa\n" if hsa else "")
     (run_dir / ".spiceinit").write_text(init)
     if source is None:
@@ -273,23 +333,31 @@ def _run_in(
     raw_path = run_dir / "out.raw"
     raw_path.unlink(missing_ok=True)
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [exe, "-b", "-r", raw_path.name, str(source)],
             cwd=run_dir,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+    except OSError as exc:
+        raise SpiceError(f"cannot start ngspice ({exe}) for {label}: {exc.strerror}") from None
+    readers = [_Reader(proc.stdout), _Reader(proc.stderr, report)]
+    try:
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         raise SpiceError(
             f"ngspice timed out after {timeout_s:g} s on {label}; "
             "shorten the .tran or raise timeout_s"
         ) from None
-    except OSError as exc:
-        raise SpiceError(f"cannot start ngspice ({exe}) for {label}: {exc.strerror}") from None
-    log = proc.stdout + proc.stderr
+    except BaseException:  # interrupted: leave no ngspice running
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        log = "".join(reader.text() for reader in readers)
     (run_dir / "ngspice.log").write_text(log)
     failures = list(dict.fromkeys(m.group(0).strip() for m in _FAILURE.finditer(log)))
     if len(_INTERRUPTED.findall(log)) <= len(_STOP.findall(log)):
@@ -301,6 +369,36 @@ def _run_in(
             + f"):\n{_quote(log)}"
         )
     return read_raw(raw_path)
+
+
+class _Reader(threading.Thread):
+    """Drains one ngspice output pipe while it runs (a full pipe would stall ngspice), passing
+    each simulated time it prints to ``report``."""
+
+    def __init__(self, pipe: IO[bytes], report: Callable[[float], None] | None = None) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.report, self.chunks = pipe, report, bytearray()
+        self.start()
+
+    def run(self) -> None:
+        seen = 0
+        with self.pipe:
+            while chunk := self.pipe.read1(1 << 16):
+                self.chunks += chunk
+                if self.report is None:
+                    continue
+                times = _REFERENCE.findall(self.chunks, max(seen - 80, 0))
+                seen = len(self.chunks)
+                try:
+                    if times:
+                        self.report(float(times[-1]))
+                except Exception:  # a progress display must never stop the draining
+                    self.report = None
+
+    def text(self) -> str:
+        """Everything the pipe carried, once the process has ended and the pipe closed."""
+        self.join()
+        return self.chunks.decode(errors="replace")
 
 
 def _quote(log: str, n_lines: int = 12) -> str:
