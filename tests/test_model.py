@@ -123,6 +123,10 @@ def test_model_file_errors(model: AISGenerator, tmp_path) -> None:
     torch.save(content, tmp_path / "tampered.pt")
     with pytest.raises(ModelFileError, match="disagree"):
         load_model(tmp_path / "tampered.pt")
+    content["format_version"] = 99
+    torch.save(content, tmp_path / "newer.pt")
+    with pytest.raises(ModelFileError, match="format version 99; this oscsim reads version 1"):
+        load_model(tmp_path / "newer.pt")
 
 
 def test_model_moves_between_dtypes(model: AISGenerator) -> None:
