@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from oscsim.errors import SpiceError
+from oscsim.spice import run as runner
 from oscsim.spice.run import check_tran, core_share, run_each, run_many, run_netlist, tran_line
 
 needs_ngspice = pytest.mark.skipif(
@@ -78,7 +79,8 @@ def test_a_run_reports_the_share_of_its_transient_simulated_as_it_goes() -> None
 
 @pytest.mark.ngspice
 @needs_ngspice
-def test_run_each_counts_runs_in_flight_by_their_simulated_share(capsys) -> None:
+def test_run_each_counts_runs_in_flight_by_their_simulated_share(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "_REFRESH_S", 0.0)  # every report drawn (default: once a second)
     list(run_each([SLOW, _rc("fast", 1.0)], processes=2, timeout_s=60))
     bar = capsys.readouterr().err
     assert re.search(r"ngspice: +\d+%\|.*\| [01]\.(?!00)\d\d/2 runs", bar), bar

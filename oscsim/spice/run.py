@@ -171,9 +171,9 @@ def run_each(
     def advance(index: int, fraction: float) -> None:
         """Show the runs in flight by how much of their transient is done (bar in runs)."""
         with lock:
+            step = fraction - simulated.get(index, 0.0)
             simulated[index] = fraction
-            bar.n = sum(simulated.values())
-            bar.refresh()
+            bar.update(step)  # redrawn at most every _REFRESH_S: an hour's log stays short
 
     queue = iter(enumerate(netlists))
     spans: dict[int, tuple[float, float]] = {}
@@ -187,6 +187,8 @@ def run_each(
             total=len(netlists),
             desc="ngspice",
             bar_format=_BAR,
+            mininterval=_REFRESH_S,
+            miniters=0,
             disable=not progress,
         ) as bar,
     ):
@@ -210,6 +212,7 @@ def run_each(
                 yield index, raw, seconds
 
 
+_REFRESH_S = 1.0
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]"
 """Runs as a float: the ones in flight count by the share of their transient simulated."""
 
