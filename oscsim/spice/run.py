@@ -152,6 +152,8 @@ def run_each(
     workers. Only the runs in flight are held, so memory does not grow with the netlists, and a
     caller that keeps each result as it comes loses at most the runs in flight to an
     interruption. ``kwargs`` go to ``run_netlist`` (not ``workdir``: each run needs its own).
+    With ``progress`` a bar counts the runs, those in flight by the share of their transient
+    simulated so far, so its time left holds from the first minutes of hour-long runs.
 
     Raises:
         SpiceError: the first run to fail; no further run is started.
