@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,10 +301,22 @@ def _run_name(name: str, seed: int, critic_seed: int | None = None) -> str:
     )
 
 
+_SNAPSHOT = re.compile(r"step-(\d{6})(-ema)?\.pt")  # the names snapshot_path gives
+
+
 def snapshot_path(run_dir: Path, steps: int, averaged: bool = False) -> Path:
     """Where a run's model file (or its weight average's) at ``steps`` is kept once the run
     trains on past it."""
     return run_dir / "snapshots" / f"step-{steps:06d}{'-ema' if averaged else ''}.pt"
+
+
+def kept_snapshots(run_dir: Path) -> list[tuple[int, bool, Path]]:
+    """(steps, averaged, file) of every snapshot ``snapshot_path`` named in the run, by steps,
+    live first; other files in its snapshots folder are left out."""
+    found = [
+        (m, p) for p in (run_dir / "snapshots").glob("*.pt") if (m := _SNAPSHOT.fullmatch(p.name))
+    ]
+    return sorted((int(m[1]), m[2] is not None, p) for m, p in found)
 
 
 def _trained_model(

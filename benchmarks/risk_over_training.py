@@ -18,14 +18,13 @@ Writes ``benchmarks/results/risk_over_training-<dataset>-<run>.{json,md,png}``.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from latent_risk import profile_row
 from matplotlib.figure import Figure
-from quality import _run_name
+from quality import _run_name, kept_snapshots
 from quality_curves import KINDS, curve
 from tqdm import tqdm
 
@@ -36,16 +35,7 @@ from oscsim.versions import versions
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-SNAPSHOT = re.compile(r"step-(\d{6})(-ema)?\.pt")
 STATS = ("median_deg", "p90_deg", "p99_deg", "max_deg")
-
-
-def snapshots(run_dir: Path) -> list[tuple[int, bool, Path]]:
-    """(steps, averaged, file) of every snapshot the run kept, by steps, live first."""
-    found = [
-        (m, p) for p in (run_dir / "snapshots").glob("*.pt") if (m := SNAPSHOT.fullmatch(p.name))
-    ]
-    return sorted((int(m[1]), m[2] is not None, p) for m, p in found)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -110,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     run = _run_name(args.model, args.seed)
-    found = snapshots(args.work / args.dataset / run)
+    found = kept_snapshots(args.work / args.dataset / run)
     if not found:
         raise OscsimError(
             f"no snapshots in {args.work / args.dataset / run / 'snapshots'}: train the run with "
