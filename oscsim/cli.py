@@ -81,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     given["ema_decay"] = args.ema_decay
     given["init_from"] = args.init_from
-    for name in ("n_critic", "gp_weight", "lr_g", "lr_d"):
+    for name in ("n_critic", "gp_weight", "lr_g", "lr_d", "critic_minibatch_std"):
         given[name] = getattr(args, name)
     try:
         config = preset(args.preset)
@@ -256,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="generator Adam learning rate, a fraction of each parameter kind's range (0.01)",
     )
     p.add_argument("--lr-d", type=float, help="critic Adam learning rate (1e-4)")
+    p.add_argument(
+        "--critic-minibatch-std",
+        type=int,
+        metavar="G",
+        help="critic sees the spread of groups of G images, against dropped modes (0: off)",
+    )
     p.add_argument(
         "--detuning-noise",
         type=float,

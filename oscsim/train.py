@@ -162,7 +162,11 @@ def _build(config: TrainConfig, model: Generator, device: torch.device, kind: _K
         model.checkpoint_segments = config.checkpoint_segments
     seed = config.seed if config.critic_seed is None else config.critic_seed
     critic = Critic(
-        model.image_shape, config.critic_width, config.critic_layer_norm, seed=seed + 1
+        model.image_shape,
+        config.critic_width,
+        config.critic_layer_norm,
+        seed=seed + 1,
+        minibatch_std=config.critic_minibatch_std,
     ).to(device)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=config.betas)
     rng = torch.Generator().manual_seed(seed + 2)
@@ -200,13 +204,23 @@ def _load_critic_and_optimizers(run: _Run, state: dict, optimizer: dict) -> None
     """Put a saved run's critic and both optimizer states into ``run`` (resuming it, or
     starting a fine-tune from it). The moment estimates come from the saved run; learning
     rates and betas stay this run's, which a fine-tune may have changed (``load_state_dict``
-    would silently bring back the saved ones)."""
-    run.critic.load_state_dict(state["critic"])
-    for opt, saved in ((run.opt_g, optimizer["generator"]), (run.opt_d, optimizer["critic"])):
+    would silently bring back the saved ones). A saved critic without the minibatch-std head
+    fits one with it: the head stays at zero and the critic's Adam state starts afresh."""
+    added = _critic_head_added(run.critic, state["critic"])
+    run.critic.load_state_dict(state["critic"], strict=not added)
+    pairs = [(run.opt_g, optimizer["generator"])] + [(run.opt_d, optimizer["critic"])] * (not added)
+    for opt, saved in pairs:
         ours = [{k: g[k] for k in ("lr", "betas")} for g in opt.param_groups]
         opt.load_state_dict(saved)
         for group, settings in zip(opt.param_groups, ours, strict=True):
             group.update(settings)
+
+
+def _critic_head_added(critic: Critic, saved: dict) -> bool:
+    """Whether ``saved`` is exactly ``critic``'s state less its minibatch-std head."""
+    ours = set(critic.state_dict())
+    head = {k for k in ours if k.startswith("diversity.")}
+    return bool(head) and set(saved) == ours - head
 
 
 def _resume(config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> _Run:

@@ -73,6 +73,11 @@ class TrainConfig:
         betas: Adam (β1, β2) of both optimizers.
         critic_width: channels of the critic's first convolution.
         critic_layer_norm: layer norm inside the critic.
+        critic_minibatch_std: group size of the critic's minibatch standard deviation (0: off;
+            ``oscsim.critic.Critic``): lets the critic see how alike the images of a group are,
+            against mode dropping (classes missing from the samples: ``oscsim fid``'s class
+            histogram). Must divide ``batch``. A run started ``init_from`` a critic without it
+            gets the head at zero and keeps the rest of that critic.
         checkpoint_every: write grids, model file and log every this many iterations.
         n_samples: images in each sample grid (fixed latent noise, so grids compare over time).
         checkpoint_segments: recompute each segment in the backward pass instead of storing
@@ -121,6 +126,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     critic_width: int = 32
     critic_layer_norm: bool = False
+    critic_minibatch_std: int = 0
     checkpoint_every: int = 100
     n_samples: int = 64
     checkpoint_segments: bool = False
@@ -140,6 +146,13 @@ class TrainConfig:
             raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         for name in ("steps", "batch", "n_critic", "critic_width", "checkpoint_every", "n_samples"):
             _positive_int(name, getattr(self, name))
+        g = self.critic_minibatch_std
+        _integer("critic_minibatch_std", g)
+        if g < 0 or g == 1 or (g and self.batch % g):
+            raise ValueError(
+                f"critic_minibatch_std must be 0 (off) or a group size >= 2 that divides the "
+                f"batch ({self.batch}), got {g}"
+            )
         for name in ("gp_weight", "lr_g", "lr_quant_scale", "lr_d"):
             _positive_float(name, getattr(self, name))
         w = self.consistency_weight

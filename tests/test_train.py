@@ -82,6 +82,26 @@ def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> 
     assert torch.equal(Critic(shape, 8, True).net[0].weight, critic.net[0].weight)  # seeded
 
 
+def test_minibatch_std_critic_scores_groups_by_their_spread() -> None:
+    """The head starts at zero (a plain critic's scores, once loaded), then adds a score that
+    depends on how alike the images of each group of consecutive images are, and on no other
+    group."""
+    plain, critic = Critic((14, 14), 8), Critic((14, 14), 8, minibatch_std=4)
+    critic.load_state_dict(plain.state_dict(), strict=False)
+    images = torch.rand(8, 14, 14)
+    assert torch.equal(critic(images), plain(images))
+    nn.init.constant_(critic.diversity.weight, 1.0 / critic.diversity.in_features)  # mean std
+    same = images[:1].expand(4, 14, 14)
+    alike, diverse = critic(torch.cat([same, images[4:]])), critic(images)
+    assert torch.allclose(alike[:4] - plain(same), torch.zeros(4), atol=1e-3)  # no spread
+    assert (diverse[:4] > plain(images[:4]) + 1e-3).all()
+    assert torch.equal(alike[4:], diverse[4:])  # the other group is scored as before
+    with pytest.raises(ValueError, match="multiple of 4"):
+        critic(images[:6])
+    with pytest.raises(ValueError, match="group size >= 2"):
+        Critic((14, 14), 8, minibatch_std=1)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -97,6 +117,9 @@ def test_critic_scores_each_image_without_batch_norm(shape: tuple[int, int]) -> 
         ("seed", 1.5),
         ("critic_seed", True),
         ("critic_seed", "0"),
+        ("critic_minibatch_std", 1),
+        ("critic_minibatch_std", 3),  # does not divide the batch of 8
+        ("critic_minibatch_std", -2),
     ],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
@@ -334,6 +357,30 @@ def test_init_from_keeps_the_moments_but_takes_this_runs_learning_rates(
         moments = [v["exp_avg"] for v in opt.state_dict()["state"].values()]
         theirs = [v["exp_avg"] for v in saved[key]["state"].values()]
         assert moments and all(torch.equal(a, b) for a, b in zip(moments, theirs, strict=True))
+
+
+def test_init_from_adds_a_minibatch_std_head_to_the_saved_critic(
+    full_run: Path, tmp_path: Path
+) -> None:
+    """A fine-tune with the minibatch-std critic from a run without it keeps that run's critic
+    and generator moments; the new head starts at zero with the critic's Adam state afresh.
+    The run trains, moves the head and resumes."""
+    source = full_run / "model.pt"
+    config = dataclasses.replace(TINY, init_from=str(source), critic_minibatch_std=4, steps=2)
+    start = train_module._start(config, tmp_path / "x", False, False, CPU, train_module._AIS)
+    saved, critic = load_model(source), start.critic.state_dict()
+    assert all(torch.equal(v, critic[k]) for k, v in saved.train_state["critic"].items())
+    assert not critic["diversity.weight"].any() and not start.opt_d.state_dict()["state"]
+    assert len(start.opt_g.state_dict()["state"]) == len(saved.optimizer["generator"]["state"])
+    train(config, tmp_path / "tuned", progress=False)
+    state = load_model(tmp_path / "tuned" / "model.pt").train_state
+    assert state["critic"]["diversity.weight"].abs().sum() > 0
+    resumed = train(
+        dataclasses.replace(config, steps=3), tmp_path / "tuned", resume=True, progress=False
+    )
+    assert resumed["step"] == 3
+    with pytest.raises(OscsimError, match="critic_minibatch_std"):
+        train(dataclasses.replace(TINY, steps=3), tmp_path / "tuned", resume=True, progress=False)
 
 
 def test_refuses_to_overwrite_a_run_unless_forced(full_run: Path) -> None:
