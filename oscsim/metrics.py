@@ -4,6 +4,10 @@ FID = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), in float64, with the trace 
 square root taken as the sum of square roots of the eigenvalues of S1^(1/2) S2 S1^(1/2)
 (symmetric, so real; the same eigenvalues as S1 S2). KID is the unbiased MMD^2 with the
 kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets, reported with its std.
+Beside them, the classifier's verdict on the generated images: the fraction given to each class
+and the entropy of those fractions over log(classes), 1 when the classes are equally common
+(as in the test sets) and lower when the generator drops modes, which FID alone cannot tell
+from bad images.
 Generated images are compared with the data set's 10,000 test images by default, whose
 features are computed once per process.
 
@@ -43,6 +47,28 @@ def features(images: np.ndarray | Tensor, dataset: str, batch_size: int = 500) -
     with torch.no_grad():
         parts = [model.features(b) for b in torch.from_numpy(array).split(batch_size)]
     return torch.cat(parts).double().numpy()
+
+
+def predicted_classes(feats: np.ndarray, dataset: str) -> np.ndarray:
+    """The classifier's class [N] (int64) for images given by their `features` [N, D]."""
+    model = load_classifier(dataset)
+    with torch.no_grad():
+        logits = model.head.eval()(torch.as_tensor(feats, dtype=torch.float32))
+    return logits.argmax(1).numpy()
+
+
+def class_fractions(feats: np.ndarray, dataset: str) -> np.ndarray:
+    """Fraction of images the classifier puts in each class, from their `features` [N, D]."""
+    k = load_classifier(dataset).config.num_classes
+    counts = np.bincount(predicted_classes(feats, dataset), minlength=k)
+    return counts / counts.sum()
+
+
+def normalised_entropy(fractions: np.ndarray) -> float:
+    """Entropy of class fractions over log(number of classes): 1 uniform, 0 a single class."""
+    p = np.asarray(fractions, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / np.log(len(fractions)))
 
 
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
@@ -97,8 +123,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """FID and KID of ``images`` against a data set split ("test", "train") or other images.
 
-    Returns a JSON-safe dict: fid, kid, kid_std, n_samples, n_reference, dataset, reference,
-    classifier_accuracy, classifier_sha256, versions.
+    Returns a JSON-safe dict: fid, kid, kid_std, class_fractions, class_entropy, n_samples,
+    n_reference, dataset, reference, classifier_accuracy, classifier_sha256, versions.
     """
     if isinstance(reference, str) and reference not in REFERENCE_SPLITS:
         raise OscsimError(
@@ -111,10 +137,13 @@ def evaluate(
         ref = features(reference, dataset)
     kid, kid_std = kernel_inception_distance(generated, ref, kid_subsets, kid_subset_size)
     classifier = shipped_classifier(dataset)
+    fractions = class_fractions(generated, dataset)
     return {
         "fid": frechet_distance(generated, ref),
         "kid": kid,
         "kid_std": kid_std,
+        "class_fractions": fractions.tolist(),
+        "class_entropy": normalised_entropy(fractions),
         "n_samples": len(generated),
         "n_reference": len(ref),
         "dataset": dataset,

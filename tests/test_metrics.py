@@ -24,12 +24,14 @@ from oscsim.data import load_dataset
 from oscsim.errors import DataError, ModelFileError, OscsimError
 from oscsim.graph import build_graph
 from oscsim.metrics import (
+    class_fractions,
     evaluate,
     features,
     fid_of_source,
     frechet_distance,
     frechet_from_stats,
     kernel_inception_distance,
+    normalised_entropy,
 )
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
@@ -159,6 +161,21 @@ def test_test_set_against_itself_gives_zero() -> None:
     assert abs(result["kid"]) < 0.05
     assert result["n_samples"] == result["n_reference"] == 1000
     assert result["classifier_accuracy"] == shipped_classifier("digits14").test_accuracy
+
+
+def test_class_fractions_show_a_dropped_mode() -> None:
+    """The test set's classes come out as common as its labels say (entropy near 1); a set
+    of one digit comes out as that digit, at an entropy near 0."""
+    test = load_dataset("digits14", "test")
+    whole = class_fractions(features(test.as_float(), "digits14"), "digits14")
+    labels = np.bincount(test.labels, minlength=10) / len(test.labels)
+    np.testing.assert_allclose(whole, labels, atol=0.02)
+    assert whole.sum() == pytest.approx(1.0) and normalised_entropy(whole) > 0.99
+    sevens = class_fractions(features(test.as_float()[test.labels == 7], "digits14"), "digits14")
+    assert sevens[7] > 0.95 and normalised_entropy(sevens) < 0.2
+    result = evaluate(test.as_float()[:500], "digits14", kid_subsets=2, kid_subset_size=100)
+    assert result["class_entropy"] > 0.95 and len(result["class_fractions"]) == 10
+    assert normalised_entropy(np.eye(10)[3]) == 0.0
 
 
 def test_mnist_train_vs_test_small_noise_large(shared_mnist: Path) -> None:

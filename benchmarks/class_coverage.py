@@ -1,0 +1,173 @@
+"""Which classes do the generators draw, and how much of their FID is the classes' mix?
+
+A generator that drops a mode (draws few sandals, few sixes) pays for it in FID however good
+its images are. For each model this draws ``--pool`` images (latent seed ``--seed``; the first
+``--n`` are the very images ``oscsim fid --seed`` scores), asks the data set's classifier which
+class each one is, and scores two sets of ``--n`` with ``oscsim.metrics.evaluate``: the first
+``--n`` as drawn, and ``--n`` resampled from the pool with replacement so that every class the
+pool holds is equally common. The gap between the two FIDs bounds what evening out the classes
+could gain; the resample repeats images of rare classes (``distinct`` counts them), so it is
+only an estimate, and a class the pool lacks stays lacking.
+
+    python benchmarks/class_coverage.py --dataset fashion-mnist --threads 2 \\
+        --models fashion-ema benchmarks/models/fashion-ft400-offsets-ft200-ema.pt
+
+Writes ``benchmarks/results/class_coverage.{json,md}`` (rows merge by data set, model, n, pool
+and seed) and, for the models of this call, ``class_coverage-<data set>.png``: the classes'
+fractions per model against the test set's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from oscsim.atomic import merge_row
+from oscsim.data import load_dataset
+from oscsim.errors import OscsimError, run_script
+from oscsim.metrics import evaluate, features, predicted_classes
+from oscsim.modelfile import load_model, resolve_model_path
+from oscsim.plots import save_figure
+from oscsim.sampling import draw_images
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KEYS = ("dataset", "model", "n", "pool", "seed")
+CLASS_NAMES = {
+    "fashion-mnist": (
+        "T-shirt", "trouser", "pullover", "dress", "coat",
+        "sandal", "shirt", "sneaker", "bag", "boot",
+    ),
+}  # fmt: skip
+
+
+def balanced_resample(classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices into ``classes`` drawn with replacement so that each class present is
+    equally likely: an image's weight is one over its class's count."""
+    counts = np.bincount(classes)
+    weights = 1.0 / counts[classes]
+    return rng.choice(len(classes), n, replace=True, p=weights / weights.sum())
+
+
+def label(source: str) -> str:
+    """A model's name in the tables: its file's stem, or for a run's ``model.pt`` or
+    ``model-ema.pt`` the run's folder (with ``-ema``)."""
+    path = Path(source)
+    if path.stem in ("model", "model-ema"):
+        return path.parent.name + path.stem[len("model") :]
+    return path.stem
+
+
+def measure(
+    source: str, dataset: str, n: int, pool: int, seed: int, data_dir: str | None
+) -> dict[str, Any]:
+    """One model's row: FID, KID and class fractions of its first ``n`` images, and of ``n``
+    resampled from ``pool`` to even classes."""
+    model = load_model(source).model.eval()
+    latent = model.latent(pool, torch.Generator().manual_seed(seed))
+    images = draw_images(model, latent)
+    classes = predicted_classes(features(images, dataset), dataset)
+    pick = balanced_resample(classes, n, np.random.default_rng(seed))
+    drawn, even = (evaluate(images[i], dataset, "test", data_dir) for i in (slice(n), pick))
+    return {
+        "dataset": dataset,
+        "model": label(source),
+        "source": str(resolve_model_path(source)),
+        "n": n,
+        "pool": pool,
+        "seed": seed,
+        **{k: drawn[k] for k in ("fid", "kid", "class_fractions", "class_entropy")},
+        "fid_balanced": even["fid"],
+        "kid_balanced": even["kid"],
+        "classes_in_pool": int(
+            (np.bincount(classes, minlength=len(even["class_fractions"])) > 0).sum()
+        ),
+        "distinct": int(np.unique(pick).size),
+        "versions": drawn["versions"],
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """One table per data set: a model per line, its FIDs, class entropy and rarest class."""
+    lines = ["# Class coverage: the classes generators draw, and FID with classes evened", ""]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        names = CLASS_NAMES.get(dataset)
+        lines += [
+            f"## {dataset}",
+            "",
+            f"![class fractions](class_coverage-{dataset}.png)",
+            "",
+            "| model | n | FID | FID, classes evened | class entropy | rarest class | commonest "
+            "class | distinct in the evened set |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted((r for r in rows if r["dataset"] == dataset), key=lambda r: r["fid"]):
+            f = np.asarray(r["class_fractions"])
+            lo, hi = (_class(int(i), names, f[i]) for i in (f.argmin(), f.argmax()))
+            lines.append(
+                f"| {r['model']} | {r['n']:,} | {r['fid']:.2f} | {r['fid_balanced']:.2f} | "
+                f"{r['class_entropy']:.3f} | {lo} | {hi} | {r['distinct']:,} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _class(index: int, names: tuple[str, ...] | None, fraction: float) -> str:
+    name = names[index] if names else str(index)
+    return f"{name} ({100 * fraction:.1f} %)"
+
+
+def plot(rows: list[dict[str, Any]], reference: np.ndarray, path: Path) -> Path:
+    """Grouped bars: each model's class fractions, the test set's as a step line."""
+    k = len(reference)
+    names = CLASS_NAMES.get(rows[0]["dataset"], tuple(str(i) for i in range(k)))
+    fig = Figure(figsize=(8.0, 3.6))
+    ax = fig.subplots()
+    width = 0.8 / len(rows)
+    for j, r in enumerate(rows):
+        x = np.arange(k) - 0.4 + (j + 0.5) * width
+        label = f"{r['model']}: FID {r['fid']:.1f}, evened {r['fid_balanced']:.1f}"
+        ax.bar(x, r["class_fractions"], width, label=label)
+    ax.step(np.arange(k + 1) - 0.5, [*reference, reference[-1]], where="post", color="k",
+            linewidth=1, label="test set")  # fmt: skip
+    ax.set_xticks(np.arange(k), names, fontsize=8)
+    ax.set_ylabel("fraction of images")
+    ax.set_title(f"{rows[0]['dataset']}: classes of {rows[0]['n']:,} generated images", fontsize=9)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every model, merge its row into the results, write JSON, markdown and plot."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", required=True, help="model files or shipped names")
+    ap.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits14")
+    ap.add_argument("--n", type=int, default=10_000, help="images scored (10,000)")
+    ap.add_argument("--pool", type=int, default=30_000, help="images the evened set is drawn from")
+    ap.add_argument("--seed", type=int, default=0, help="latent seed (as `oscsim fid --seed`)")
+    ap.add_argument("--data-dir", help="folder holding the data set files")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if not 2 <= args.n <= args.pool:
+        raise OscsimError(f"need 2 <= --n <= --pool, got --n {args.n} and --pool {args.pool}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    test = load_dataset(args.dataset, "test", args.data_dir)
+    reference = np.bincount(test.labels) / len(test.labels)
+    mine = []
+    for source in tqdm(args.models, desc="models", unit="model"):
+        mine.append(measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir))
+        rows = merge_row(args.out / "class_coverage.json", mine[-1], KEYS, "coverage", markdown)
+    plot(mine, reference, args.out / f"class_coverage-{args.dataset}.png")
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,53 @@
+"""benchmarks/class_coverage.py: the classes a generator draws, and its FID with them evened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import load_benchmark
+
+from oscsim.errors import OscsimError
+from oscsim.graph import build_graph
+from oscsim.model import AISGenerator, ModelConfig
+from oscsim.modelfile import save_model
+
+coverage = load_benchmark("class_coverage")
+
+
+def test_balanced_resample_evens_the_classes() -> None:
+    classes = np.array([0] * 90 + [1] * 9 + [2])
+    pick = coverage.balanced_resample(classes, 3000, np.random.default_rng(0))
+    share = np.bincount(classes[pick], minlength=3) / len(pick)
+    np.testing.assert_allclose(share, 1 / 3, atol=0.03)
+
+
+def test_label_names_runs_by_their_folder() -> None:
+    assert coverage.label("runs/fashion/oscillator-static/model-ema.pt") == "oscillator-static-ema"
+    assert coverage.label("runs/x/model.pt") == "x"
+    assert coverage.label("fashion-ema") == "fashion-ema"
+
+
+def test_rows_table_and_plot_of_an_untrained_generator(tmp_path: Path) -> None:
+    """Two models on digits14 with few images: a row each with the first n images' scores and
+    the evened set's, merged into the results, with the table and the plot."""
+    config = ModelConfig(segments=2, cycles_per_segment=1.0, steps_per_segment=2)
+    paths = [
+        str(save_model(tmp_path / f"m{s}.pt", AISGenerator(build_graph("demo"), config, seed=s)))
+        for s in (0, 1)
+    ]
+    argv = [*("--dataset", "digits14", "--n", "40", "--pool", "80", "--threads", "1")]
+    assert coverage.main([*argv, "--models", *paths, "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "class_coverage.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["m0", "m1"]
+    for r in rows:
+        assert r["n"] == 40 and r["pool"] == 80 and sum(r["class_fractions"]) == pytest.approx(1)
+        assert 0 <= r["class_entropy"] <= 1 and r["fid"] > 0 and r["fid_balanced"] > 0
+        assert 1 <= r["distinct"] <= 40 and 1 <= r["classes_in_pool"] <= 10
+    md = (tmp_path / "out" / "class_coverage.md").read_text()
+    assert "## digits14" in md and "| m0 | 40 |" in md
+    assert (tmp_path / "out" / "class_coverage-digits14.png").stat().st_size > 0
+    with pytest.raises(OscsimError, match="--n <= --pool"):
+        coverage.main([*argv, "--models", paths[0], "--pool", "10"])
