@@ -1,13 +1,14 @@
 """Which classes do the generators draw, and how much of their FID is the classes' mix?
 
 A generator that drops a mode (draws few sandals, few sixes) pays for it in FID however good
-its images are. For each model this draws ``--pool`` images (latent seed ``--seed``; the first
-``--n`` are the very images ``oscsim fid --seed`` scores), asks the data set's classifier which
-class each one is, and scores two sets of ``--n`` with ``oscsim.metrics.evaluate``: the first
-``--n`` as drawn, and ``--n`` resampled from the pool with replacement so that every class the
-pool holds is equally common. The gap between the two FIDs bounds what evening out the classes
-could gain; the resample repeats images of rare classes (``distinct`` counts them), so it is
-only an estimate, and a class the pool lacks stays lacking.
+its images are. For each model (an oscsim model file, a shipped name or a digital baseline's
+file) this draws ``--pool`` images from latent seed ``--seed``, the first ``--n`` being the
+very images ``oscsim fid --seed`` and ``quality.py`` score, asks the data set's classifier
+which class each one is, and scores two sets of ``--n`` with ``oscsim.metrics.evaluate``: the
+first ``--n`` as drawn, and ``--n`` resampled from the pool with replacement so that every
+class the pool holds is equally common. The gap between the two FIDs bounds what evening out
+the classes could gain; the resample repeats images of rare classes (``distinct`` counts them),
+so it is only an estimate, and a class the pool lacks stays lacking.
 
     python benchmarks/class_coverage.py --dataset fashion-mnist --threads 2 \\
         --models fashion-ema benchmarks/models/fashion-ft400-offsets-ft200-ema.pt
@@ -30,7 +31,8 @@ from tqdm import tqdm
 
 from oscsim.atomic import merge_row
 from oscsim.data import load_dataset
-from oscsim.errors import OscsimError, run_script
+from oscsim.digital import load_digital
+from oscsim.errors import ModelFileError, OscsimError, run_script
 from oscsim.metrics import evaluate, features, predicted_classes
 from oscsim.modelfile import load_model, resolve_model_path
 from oscsim.plots import save_figure
@@ -63,13 +65,28 @@ def label(source: str) -> str:
     return path.stem
 
 
+def generator(source: str) -> torch.nn.Module:
+    """The generator in an oscsim model file (or shipped model), or in a digital one."""
+    path = resolve_model_path(source)
+    try:
+        return load_model(path).model
+    except ModelFileError:
+        try:
+            return load_digital(path).model
+        except ModelFileError:
+            raise ModelFileError(
+                f"{path} is neither an oscsim model file nor a digital generator file"
+            ) from None
+
+
 def measure(
     source: str, dataset: str, n: int, pool: int, seed: int, data_dir: str | None
 ) -> dict[str, Any]:
     """One model's row: FID, KID and class fractions of its first ``n`` images, and of ``n``
     resampled from ``pool`` to even classes."""
-    model = load_model(source).model.eval()
-    latent = model.latent(pool, torch.Generator().manual_seed(seed))
+    model = generator(source).eval()
+    rng = torch.Generator().manual_seed(seed)
+    latent = torch.cat([model.latent(n, rng), model.latent(pool - n, rng)])  # first n as scored
     images = draw_images(model, latent)
     classes = predicted_classes(features(images, dataset), dataset)
     pick = balanced_resample(classes, n, np.random.default_rng(seed))

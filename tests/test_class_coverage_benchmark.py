@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import load_benchmark
 
-from oscsim.errors import OscsimError
+from oscsim.digital import DigitalConfig, DigitalGenerator, save_digital
+from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import save_model
@@ -30,13 +31,14 @@ def test_label_names_runs_by_their_folder() -> None:
     assert coverage.label("fashion-ema") == "fashion-ema"
 
 
-def test_rows_table_and_plot_of_an_untrained_generator(tmp_path: Path) -> None:
-    """Two models on digits14 with few images: a row each with the first n images' scores and
-    the evened set's, merged into the results, with the table and the plot."""
+def test_rows_table_and_plot_of_untrained_generators(tmp_path: Path) -> None:
+    """An AIS and a digital generator on digits14 with few images: a row each with the first
+    n images' scores and the evened set's, merged into the results, with the table and plot."""
     config = ModelConfig(segments=2, cycles_per_segment=1.0, steps_per_segment=2)
+    digital = DigitalGenerator((14, 14), DigitalConfig(width=4, latent_dim=8))
     paths = [
-        str(save_model(tmp_path / f"m{s}.pt", AISGenerator(build_graph("demo"), config, seed=s)))
-        for s in (0, 1)
+        str(save_model(tmp_path / "m0.pt", AISGenerator(build_graph("demo"), config, seed=0))),
+        str(save_digital(tmp_path / "m1.pt", digital)),
     ]
     argv = [*("--dataset", "digits14", "--n", "40", "--pool", "80", "--threads", "1")]
     assert coverage.main([*argv, "--models", *paths, "--out", str(tmp_path / "out")]) == 0
@@ -49,5 +51,8 @@ def test_rows_table_and_plot_of_an_untrained_generator(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "class_coverage.md").read_text()
     assert "## digits14" in md and "| m0 | 40 |" in md
     assert (tmp_path / "out" / "class_coverage-digits14.png").stat().st_size > 0
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="neither an oscsim model file nor a digital"):
+        coverage.generator(str(tmp_path / "junk.pt"))
     with pytest.raises(OscsimError, match="--n <= --pool"):
         coverage.main([*argv, "--models", paths[0], "--pool", "10"])
