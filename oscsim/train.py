@@ -208,7 +208,9 @@ def _load_critic_and_optimizers(run: _Run, state: dict, optimizer: dict) -> None
     fits one with it: the head stays at zero and the critic's Adam state starts afresh."""
     added = _critic_head_added(run.critic, state["critic"])
     run.critic.load_state_dict(state["critic"], strict=not added)
-    pairs = [(run.opt_g, optimizer["generator"])] + [(run.opt_d, optimizer["critic"])] * (not added)
+    pairs = [(run.opt_g, optimizer["generator"])]
+    if not added:
+        pairs.append((run.opt_d, optimizer["critic"]))
     for opt, saved in pairs:
         ours = [{k: g[k] for k in ("lr", "betas")} for g in opt.param_groups]
         opt.load_state_dict(saved)
