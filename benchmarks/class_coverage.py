@@ -14,8 +14,8 @@ so it is only an estimate, and a class the pool lacks stays lacking.
         --models fashion-ema benchmarks/models/fashion-ft400-offsets-ft200-ema.pt
 
 Writes ``benchmarks/results/class_coverage.{json,md}`` (rows merge by data set, model, n, pool
-and seed) and, for the models of this call, ``class_coverage-<data set>.png``: the classes'
-fractions per model against the test set's.
+and seed) and ``class_coverage-<data set>.png``: the classes' fractions of every model in the
+data set's table against the test set's.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _class(index: int, names: tuple[str, ...] | None, fraction: float) -> str:
 
 
 def plot(rows: list[dict[str, Any]], reference: np.ndarray, path: Path) -> Path:
-    """Grouped bars: each model's class fractions, the test set's as a step line."""
+    """Grouped bars: each row's class fractions, the test set's as a step line."""
     k = len(reference)
     names = CLASS_NAMES.get(rows[0]["dataset"], tuple(str(i) for i in range(k)))
     fig = Figure(figsize=(8.0, 3.6))
@@ -154,8 +154,8 @@ def plot(rows: list[dict[str, Any]], reference: np.ndarray, path: Path) -> Path:
             linewidth=1, label="test set")  # fmt: skip
     ax.set_xticks(np.arange(k), names, fontsize=8)
     ax.set_ylabel("fraction of images")
-    ax.set_title(f"{rows[0]['dataset']}: classes of {rows[0]['n']:,} generated images", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(f"{rows[0]['dataset']}: classes of the generated images", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_figure(fig, path)
 
 
@@ -177,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     test = load_dataset(args.dataset, "test", args.data_dir)
     reference = np.bincount(test.labels) / len(test.labels)
-    mine = []
     for source in tqdm(args.models, desc="models", unit="model"):
-        mine.append(measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir))
-        rows = merge_row(args.out / "class_coverage.json", mine[-1], KEYS, "coverage", markdown)
-    plot(mine, reference, args.out / f"class_coverage-{args.dataset}.png")
+        row = measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir)
+        rows = merge_row(args.out / "class_coverage.json", row, KEYS, "coverage", markdown)
+    ours = sorted((r for r in rows if r["dataset"] == args.dataset), key=lambda r: r["fid"])
+    plot(ours, reference, args.out / f"class_coverage-{args.dataset}.png")
     print(markdown(rows))
     return 0
 
