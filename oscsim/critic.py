@@ -3,9 +3,10 @@
 Batch norm would make each critic output depend on the rest of its batch, which breaks the
 per-sample gradient norm the penalty constrains (Gulrajani et al. 2017); the critic uses layer
 norm (``GroupNorm`` with one group: statistics over channels and pixels of one image) or none.
-The one batch statistic it may read is the minibatch standard deviation (Karras et al., ICLR
-2018, used there with this very penalty): how much small groups of images differ, the signal a
-critic of single images lacks to punish a generator that drops modes.
+The one batch statistic it may read, on request, is the minibatch standard deviation (Karras et
+al., ICLR 2018, used there with this very penalty): how much small groups of images differ, the
+signal a critic of single images lacks to punish a generator that drops modes. It couples only
+the few images of a group, and starts at zero.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def predicted_classes(feats: np.ndarray, dataset: str) -> np.ndarray:
     """The classifier's class [N] (int64) for images given by their `features` [N, D]."""
     model = load_classifier(dataset)
     with torch.no_grad():
-        logits = model.head.eval()(torch.as_tensor(feats, dtype=torch.float32))
+        logits = model.head(torch.as_tensor(feats, dtype=torch.float32))
     return logits.argmax(1).numpy()
 
 

@@ -75,9 +75,9 @@ class TrainConfig:
         critic_layer_norm: layer norm inside the critic.
         critic_minibatch_std: group size of the critic's minibatch standard deviation (0: off;
             ``oscsim.critic.Critic``): lets the critic see how alike the images of a group are,
-            against mode dropping (classes missing from the samples: ``oscsim fid``'s class
-            histogram). Must divide ``batch``. A run started ``init_from`` a critic without it
-            gets the head at zero and keeps the rest of that critic.
+            against mode dropping (classes missing from the samples: the ``class_fractions`` of
+            ``oscsim fid``). Must divide ``batch``. A run started ``init_from`` a critic without
+            it gets the head at zero and keeps the rest of that critic.
         checkpoint_every: write grids, model file and log every this many iterations.
         n_samples: images in each sample grid (fixed latent noise, so grids compare over time).
         checkpoint_segments: recompute each segment in the backward pass instead of storing
