@@ -169,10 +169,12 @@ def test_train_takes_the_wgan_gp_settings_from_the_command_line(tmp_path, capsys
     argv += ["--threads", "1", "--quiet", "--n-critic", "2", "--gp-weight", "5"]
     assert main([*argv, "--lr-g", "-0.1"]) == 2
     assert "lr_g must be a positive finite number, got -0.1" in capsys.readouterr().err
-    assert main([*argv, "--lr-g", "0.003", "--lr-d", "2e-5"]) == 0
+    assert main([*argv, "--critic-minibatch-std", "3"]) == 2
+    assert "group size >= 2 that divides the batch (64), got 3" in capsys.readouterr().err
+    assert main([*argv, "--lr-g", "0.003", "--lr-d", "2e-5", "--critic-minibatch-std", "4"]) == 0
     config = json.loads((tmp_path / "run" / "train_log.json").read_text())["config"]
     assert (config["n_critic"], config["gp_weight"]) == (2, 5.0)
-    assert (config["lr_g"], config["lr_d"]) == (0.003, 2e-5)
+    assert (config["lr_g"], config["lr_d"], config["critic_minibatch_std"]) == (0.003, 2e-5, 4)
 
 
 @pytest.mark.ngspice
