@@ -33,7 +33,7 @@ from oscsim.atomic import merge_row
 from oscsim.data import load_dataset
 from oscsim.digital import load_digital
 from oscsim.errors import ModelFileError, OscsimError, run_script
-from oscsim.metrics import evaluate, features, predicted_classes
+from oscsim.metrics import evaluate_features, features, predicted_classes
 from oscsim.modelfile import load_model, resolve_model_path
 from oscsim.plots import save_figure
 from oscsim.sampling import draw_images
@@ -68,15 +68,15 @@ def label(source: str) -> str:
 def generator(source: str) -> torch.nn.Module:
     """The generator in an oscsim model file (or shipped model), or in a digital one."""
     path = resolve_model_path(source)
-    try:
-        return load_model(path).model
-    except ModelFileError:
+    errors = []
+    for load in (load_model, load_digital):
         try:
-            return load_digital(path).model
-        except ModelFileError:
-            raise ModelFileError(
-                f"{path} is neither an oscsim model file nor a digital generator file"
-            ) from None
+            return load(path).model
+        except ModelFileError as exc:
+            errors.append(str(exc))
+    raise ModelFileError(
+        f"{path} is neither an oscsim model file nor a digital generator file ({errors[0]})"
+    )
 
 
 def measure(
@@ -87,10 +87,10 @@ def measure(
     model = generator(source).eval()
     rng = torch.Generator().manual_seed(seed)
     latent = torch.cat([model.latent(n, rng), model.latent(pool - n, rng)])  # first n as scored
-    images = draw_images(model, latent)
-    classes = predicted_classes(features(images, dataset), dataset)
+    feats = features(draw_images(model, latent), dataset)
+    classes = predicted_classes(feats, dataset)
     pick = balanced_resample(classes, n, np.random.default_rng(seed))
-    drawn, even = (evaluate(images[i], dataset, "test", data_dir) for i in (slice(n), pick))
+    drawn, even = (evaluate_features(feats[i], dataset, "test", data_dir) for i in (slice(n), pick))
     return {
         "dataset": dataset,
         "model": label(source),
@@ -101,9 +101,7 @@ def measure(
         **{k: drawn[k] for k in ("fid", "kid", "class_fractions", "class_entropy")},
         "fid_balanced": even["fid"],
         "kid_balanced": even["kid"],
-        "classes_in_pool": int(
-            (np.bincount(classes, minlength=len(even["class_fractions"])) > 0).sum()
-        ),
+        "classes_in_pool": int(np.unique(classes).size),
         "distinct": int(np.unique(pick).size),
         "versions": drawn["versions"],
     }

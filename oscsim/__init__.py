@@ -24,6 +24,7 @@ _EXPORTS = {
     "train": "oscsim.train",
     "TrainConfig": "oscsim.train_config",
     "evaluate": "oscsim.metrics",
+    "evaluate_features": "oscsim.metrics",
     "fid_of_source": "oscsim.metrics",
     "export_circuit": "oscsim.spice.export",
     "export_model": "oscsim.spice.export",

@@ -126,11 +126,24 @@ def evaluate(
     Returns a JSON-safe dict: fid, kid, kid_std, class_fractions, class_entropy, n_samples,
     n_reference, dataset, reference, classifier_accuracy, classifier_sha256, versions.
     """
+    generated = features(images, dataset)
+    return evaluate_features(generated, dataset, reference, data_dir, kid_subsets, kid_subset_size)
+
+
+def evaluate_features(
+    generated: np.ndarray,
+    dataset: str,
+    reference: str | np.ndarray = "test",
+    data_dir: str | Path | None = None,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+) -> dict[str, Any]:
+    """`evaluate` of images already given by their `features` ``[N, D]``: for callers that
+    score several subsets of one set of images without running the classifier again."""
     if isinstance(reference, str) and reference not in REFERENCE_SPLITS:
         raise OscsimError(
             f"unknown reference {reference!r}; valid: {', '.join(REFERENCE_SPLITS)} or images"
         )
-    generated = features(images, dataset)
     if isinstance(reference, str):
         ref = _split_features(dataset, reference, data_dir)
     else:

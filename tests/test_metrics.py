@@ -26,6 +26,7 @@ from oscsim.graph import build_graph
 from oscsim.metrics import (
     class_fractions,
     evaluate,
+    evaluate_features,
     features,
     fid_of_source,
     frechet_distance,
@@ -175,6 +176,10 @@ def test_class_fractions_show_a_dropped_mode() -> None:
     assert sevens[7] > 0.95 and normalised_entropy(sevens) < 0.2
     result = evaluate(test.as_float()[:500], "digits14", kid_subsets=2, kid_subset_size=100)
     assert result["class_entropy"] > 0.95 and len(result["class_fractions"]) == 10
+    given = evaluate_features(
+        features(test.as_float()[:500], "digits14"), "digits14", kid_subsets=2, kid_subset_size=100
+    )
+    assert given["fid"] == pytest.approx(result["fid"]) and given["kid"] == result["kid"]
     assert normalised_entropy(np.eye(10)[3]) == 0.0
 
 

@@ -38,6 +38,9 @@ _FAILURE = re.compile(
 )
 _REFERENCE = re.compile(rb"Reference value\s*:\s*([-+]?\d+\.?\d*(?:[eE][-+]?\d+)?)(?=\s)")
 """What ``ngspice -b`` writes to stderr as a transient goes on: the simulated time, s."""
+_REFRESH_S = 1.0  # the ngspice bar is redrawn at most this often: an hour's log stays short
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]"
+"""Runs as a float: the ones in flight count by the share of their transient simulated."""
 _STOP = re.compile(r"condition met: stop", re.IGNORECASE)
 _INTERRUPTED = re.compile(r"simulation interrupted", re.IGNORECASE)
 """A ``.control`` block's ``stop when time = ...`` interrupts the run once per breakpoint (and
@@ -212,11 +215,6 @@ def run_each(
                 with lock:
                     seconds = core_share(*spans[index], list(spans.values()))
                 yield index, raw, seconds
-
-
-_REFRESH_S = 1.0
-_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]"
-"""Runs as a float: the ones in flight count by the share of their transient simulated."""
 
 
 def run_many(
