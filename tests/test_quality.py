@@ -56,9 +56,13 @@ def test_every_model_is_a_valid_config_and_only_nbhd8_repeats_another() -> None:
         assert twin.model.dynamics == "envelope" and twin.graph == configs[name].graph
         assert dataclasses.replace(twin.model, dynamics="phase") == configs[name].model
     for name in ("ais-4bit-envelope", "oscillator-static-envelope"):  # the protocol changed
+        base = configs[name]
         wide = configs[name.replace("-envelope", "-critic64-envelope")]
-        assert wide.critic_width == 64 != configs[name].critic_width
-        assert dataclasses.replace(wide, critic_width=configs[name].critic_width) == configs[name]
+        assert wide.critic_width == 64 != base.critic_width
+        assert dataclasses.replace(wide, critic_width=base.critic_width) == base
+        mbstd = configs[name.replace("-envelope", "-mbstd4-envelope")]
+        assert mbstd.critic_minibatch_std == 4 and not base.critic_minibatch_std
+        assert dataclasses.replace(mbstd, critic_minibatch_std=0) == base
     split = configs["ais-4bit-s8"].model  # twice the segments, the same time and RK4 steps
     assert split.segments == 2 * head.model.segments == 8
     assert split.segments * split.cycles_per_segment == static.cycles_per_segment
