@@ -58,10 +58,13 @@ def balanced_resample(classes: np.ndarray, n: int, rng: np.random.Generator) -> 
 
 def label(source: str) -> str:
     """A model's name in the tables: its file's stem, or for a run's ``model.pt`` or
-    ``model-ema.pt`` the run's folder (with ``-ema``)."""
+    ``model-ema.pt`` the run's folder (with ``-ema``), and for a run's snapshot the run's
+    folder before the snapshot's stem (every run has a ``step-000900.pt``)."""
     path = Path(source)
     if path.stem in ("model", "model-ema"):
         return path.parent.name + path.stem[len("model") :]
+    if path.parent.name == "snapshots":
+        return f"{path.parent.parent.name}-{path.stem}"
     return path.stem
 
 
@@ -171,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 2 <= args.n <= args.pool:
         raise OscsimError(f"need 2 <= --n <= --pool, got --n {args.n} and --pool {args.pool}")
+    labels = [label(source) for source in args.models]
+    if len(set(labels)) < len(labels):
+        twice = sorted({name for name in labels if labels.count(name) > 1})
+        raise OscsimError(
+            f"--models: two files would share the row {', '.join(twice)} (named by file stem); "
+            f"copy one to another name, or measure them in separate runs with their own --out"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     test = load_dataset(args.dataset, "test", args.data_dir)

@@ -29,6 +29,15 @@ def test_label_names_runs_by_their_folder() -> None:
     assert coverage.label("runs/fashion/oscillator-static/model-ema.pt") == "oscillator-static-ema"
     assert coverage.label("runs/x/model.pt") == "x"
     assert coverage.label("fashion-ema") == "fashion-ema"
+    snapshot = "runs/fashion/ais-4bit-envelope-seed1/snapshots/step-000900-ema.pt"
+    assert coverage.label(snapshot) == "ais-4bit-envelope-seed1-step-000900-ema"
+
+
+def test_two_models_that_would_share_a_row_are_refused_before_any_work(tmp_path: Path) -> None:
+    files = ["runs/a/generator.pt", "other/generator.pt"]  # both rows would be "generator"
+    with pytest.raises(OscsimError, match="share the row generator"):
+        coverage.main(["--dataset", "digits14", "--out", str(tmp_path), "--models", *files])
+    assert not any(tmp_path.iterdir())
 
 
 def test_rows_table_and_plot_of_untrained_generators(tmp_path: Path) -> None:
