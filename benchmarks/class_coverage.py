@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(labels)) < len(labels):
         twice = sorted({name for name in labels if labels.count(name) > 1})
         raise OscsimError(
-            f"--models: two files would share the row {', '.join(twice)} (named by file stem); "
-            f"copy one to another name, or measure them in separate runs with their own --out"
+            f"--models: two files would share the row {', '.join(twice)} (a row is named after "
+            f"its file); copy one to another name, or measure each with its own --out"
         )
     if args.threads:
         torch.set_num_threads(args.threads)
