@@ -21,6 +21,7 @@ data set's table against the test set's.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 2 <= args.n <= args.pool:
         raise OscsimError(f"need 2 <= --n <= --pool, got --n {args.n} and --pool {args.pool}")
-    labels = [label(source) for source in args.models]
-    if len(set(labels)) < len(labels):
-        twice = sorted({name for name in labels if labels.count(name) > 1})
+    twice = sorted(name for name, k in Counter(map(label, args.models)).items() if k > 1)
+    if twice:
         raise OscsimError(
             f"--models: two files would share the row {', '.join(twice)} (a row is named after "
             f"its file); copy one to another name, or measure each with its own --out"
