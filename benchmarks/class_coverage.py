@@ -8,7 +8,10 @@ which class each one is, and scores two sets of ``--n`` with ``oscsim.metrics.ev
 first ``--n`` as drawn, and ``--n`` resampled from the pool with replacement so that every
 class the pool holds is equally common. The gap between the two FIDs bounds what evening out
 the classes could gain; the resample repeats images of rare classes (``distinct`` counts them),
-so it is only an estimate, and a class the pool lacks stays lacking.
+so it is only an estimate, and a class the pool lacks stays lacking. From the other side,
+``--n`` real training images resampled to the model's class mix (classes as the classifier
+sees them) score what a generator with perfect images and this model's mix would: the part of
+its FID that is the mix alone; the rest is the images.
 
     python benchmarks/class_coverage.py --dataset fashion-mnist --threads 2 \\
         --models fashion-ema benchmarks/models/fashion-ft400-offsets-ft200-ema.pt
@@ -49,11 +52,15 @@ CLASS_NAMES = {
 }  # fmt: skip
 
 
-def balanced_resample(classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_resample(
+    classes: np.ndarray, n: int, rng: np.random.Generator, mix: np.ndarray | None = None
+) -> np.ndarray:
     """``n`` indices into ``classes`` drawn with replacement so that each class present is
-    equally likely: an image's weight is one over its class's count."""
+    equally likely, or, given ``mix`` (a share per class), has that share: an image's weight
+    is its class's share over its class's count."""
     counts = np.bincount(classes)
-    weights = 1.0 / counts[classes]
+    share = np.ones(len(counts)) if mix is None else np.asarray(mix, dtype=float)[: len(counts)]
+    weights = share[classes] / counts[classes]
     return rng.choice(len(classes), n, replace=True, p=weights / weights.sum())
 
 
@@ -84,10 +91,11 @@ def generator(source: str) -> torch.nn.Module:
 
 
 def measure(
-    source: str, dataset: str, n: int, pool: int, seed: int, data_dir: str | None
+    source: str, dataset: str, n: int, pool: int, seed: int, data_dir: str | None, real: np.ndarray
 ) -> dict[str, Any]:
-    """One model's row: FID, KID and class fractions of its first ``n`` images, and of ``n``
-    resampled from ``pool`` to even classes."""
+    """One model's row: FID, KID and class fractions of its first ``n`` images, of ``n``
+    resampled from ``pool`` to even classes, and of ``n`` of the ``real`` training images'
+    features resampled to the model's class mix."""
     model = generator(source).eval()
     rng = torch.Generator().manual_seed(seed)
     latent = torch.cat([model.latent(n, rng), model.latent(pool - n, rng)])  # first n as scored
@@ -95,6 +103,10 @@ def measure(
     classes = predicted_classes(feats, dataset)
     pick = balanced_resample(classes, n, np.random.default_rng(seed))
     drawn, even = (evaluate_features(feats[i], dataset, "test", data_dir) for i in (slice(n), pick))
+    mixed = balanced_resample(
+        predicted_classes(real, dataset), n, np.random.default_rng(seed), drawn["class_fractions"]
+    )
+    at_mix = evaluate_features(real[mixed], dataset, "test", data_dir)
     return {
         "dataset": dataset,
         "model": label(source),
@@ -105,6 +117,7 @@ def measure(
         **{k: drawn[k] for k in ("fid", "kid", "class_fractions", "class_entropy")},
         "fid_balanced": even["fid"],
         "kid_balanced": even["kid"],
+        "fid_real_at_mix": at_mix["fid"],
         "classes_in_pool": int(np.unique(classes).size),
         "distinct": int(np.unique(pick).size),
         "versions": drawn["versions"],
@@ -121,19 +134,24 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             "",
             f"![class fractions](class_coverage-{dataset}.png)",
             "",
-            "| model | n | FID | FID, classes evened | class entropy | rarest class | commonest "
-            "class | distinct in the evened set |",
-            "|---|---|---|---|---|---|---|---|",
+            "| model | n | FID | FID, classes evened | FID of real images at its class mix | "
+            "class entropy | rarest class | commonest class | distinct in the evened set |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted((r for r in rows if r["dataset"] == dataset), key=lambda r: r["fid"]):
             f = np.asarray(r["class_fractions"])
             lo, hi = (_class(int(i), names, f[i]) for i in (f.argmin(), f.argmax()))
             lines.append(
                 f"| {r['model']} | {r['n']:,} | {r['fid']:.2f} | {r['fid_balanced']:.2f} | "
-                f"{r['class_entropy']:.3f} | {lo} | {hi} | {r['distinct']:,} |"
+                f"{_fid(r.get('fid_real_at_mix'))} | {r['class_entropy']:.3f} | {lo} | {hi} | "
+                f"{r['distinct']:,} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _fid(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"  # rows measured before the column: none
 
 
 def _class(index: int, names: tuple[str, ...] | None, fraction: float) -> str:
@@ -185,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     test = load_dataset(args.dataset, "test", args.data_dir)
     reference = np.bincount(test.labels) / len(test.labels)
+    real = features(load_dataset(args.dataset, "train", args.data_dir).as_float(), args.dataset)
     for source in tqdm(args.models, desc="models", unit="model"):
-        row = measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir)
+        row = measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir, real)
         rows = merge_row(args.out / "class_coverage.json", row, KEYS, "coverage", markdown)
     ours = sorted((r for r in rows if r["dataset"] == args.dataset), key=lambda r: r["fid"])
     plot(ours, reference, args.out / f"class_coverage-{args.dataset}.png")

@@ -25,6 +25,14 @@ def test_balanced_resample_evens_the_classes() -> None:
     np.testing.assert_allclose(share, 1 / 3, atol=0.03)
 
 
+def test_resample_to_a_given_mix_gives_that_mix() -> None:
+    classes = np.array([0] * 90 + [1] * 9 + [2])
+    mix = np.array([0.1, 0.3, 0.6])
+    pick = coverage.balanced_resample(classes, 4000, np.random.default_rng(1), mix)
+    share = np.bincount(classes[pick], minlength=3) / len(pick)
+    np.testing.assert_allclose(share, mix, atol=0.03)
+
+
 def test_label_names_runs_by_their_folder() -> None:
     assert coverage.label("runs/fashion/oscillator-static/model-ema.pt") == "oscillator-static-ema"
     assert coverage.label("runs/x/model.pt") == "x"
@@ -56,6 +64,7 @@ def test_rows_table_and_plot_of_untrained_generators(tmp_path: Path) -> None:
     for r in rows:
         assert r["n"] == 40 and r["pool"] == 80 and sum(r["class_fractions"]) == pytest.approx(1)
         assert 0 <= r["class_entropy"] <= 1 and r["fid"] > 0 and r["fid_balanced"] > 0
+        assert 0 <= r["fid_real_at_mix"] < r["fid"]  # real images beat untrained ones
         assert 1 <= r["distinct"] <= 40 and 1 <= r["classes_in_pool"] <= 10
     md = (tmp_path / "out" / "class_coverage.md").read_text()
     assert "## digits14" in md and "| m0 | 40 |" in md
