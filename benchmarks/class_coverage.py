@@ -52,7 +52,7 @@ CLASS_NAMES = {
 }  # fmt: skip
 
 
-def balanced_resample(
+def resample_to_mix(
     classes: np.ndarray, n: int, rng: np.random.Generator, mix: np.ndarray | None = None
 ) -> np.ndarray:
     """``n`` indices into ``classes`` drawn with replacement so that each class present is
@@ -101,9 +101,9 @@ def measure(
     latent = torch.cat([model.latent(n, rng), model.latent(pool - n, rng)])  # first n as scored
     feats = features(draw_images(model, latent), dataset)
     classes = predicted_classes(feats, dataset)
-    pick = balanced_resample(classes, n, np.random.default_rng(seed))
+    pick = resample_to_mix(classes, n, np.random.default_rng(seed))
     drawn, even = (evaluate_features(feats[i], dataset, "test", data_dir) for i in (slice(n), pick))
-    mixed = balanced_resample(
+    mixed = resample_to_mix(
         predicted_classes(real, dataset), n, np.random.default_rng(seed), drawn["class_fractions"]
     )
     at_mix = evaluate_features(real[mixed], dataset, "test", data_dir)

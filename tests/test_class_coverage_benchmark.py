@@ -18,9 +18,9 @@ from oscsim.modelfile import save_model
 coverage = load_benchmark("class_coverage")
 
 
-def test_balanced_resample_evens_the_classes() -> None:
+def test_resample_to_mix_evens_the_classes() -> None:
     classes = np.array([0] * 90 + [1] * 9 + [2])
-    pick = coverage.balanced_resample(classes, 3000, np.random.default_rng(0))
+    pick = coverage.resample_to_mix(classes, 3000, np.random.default_rng(0))
     share = np.bincount(classes[pick], minlength=3) / len(pick)
     np.testing.assert_allclose(share, 1 / 3, atol=0.03)
 
@@ -28,7 +28,7 @@ def test_balanced_resample_evens_the_classes() -> None:
 def test_resample_to_a_given_mix_gives_that_mix() -> None:
     classes = np.array([0] * 90 + [1] * 9 + [2])
     mix = np.array([0.1, 0.3, 0.6])
-    pick = coverage.balanced_resample(classes, 4000, np.random.default_rng(1), mix)
+    pick = coverage.resample_to_mix(classes, 4000, np.random.default_rng(1), mix)
     share = np.bincount(classes[pick], minlength=3) / len(pick)
     np.testing.assert_allclose(share, mix, atol=0.03)
 
