@@ -91,11 +91,17 @@ def generator(source: str) -> torch.nn.Module:
 
 
 def measure(
-    source: str, dataset: str, n: int, pool: int, seed: int, data_dir: str | None, real: np.ndarray
+    source: str,
+    dataset: str,
+    n: int,
+    pool: int,
+    seed: int,
+    data_dir: str | None,
+    real: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
     """One model's row: FID, KID and class fractions of its first ``n`` images, of ``n``
-    resampled from ``pool`` to even classes, and of ``n`` of the ``real`` training images'
-    features resampled to the model's class mix."""
+    resampled from ``pool`` to even classes, and of ``n`` real training images (``real``:
+    their features and classes) resampled to the model's class mix."""
     model = generator(source).eval()
     rng = torch.Generator().manual_seed(seed)
     latent = torch.cat([model.latent(n, rng), model.latent(pool - n, rng)])  # first n as scored
@@ -103,10 +109,9 @@ def measure(
     classes = predicted_classes(feats, dataset)
     pick = resample_to_mix(classes, n, np.random.default_rng(seed))
     drawn, even = (evaluate_features(feats[i], dataset, "test", data_dir) for i in (slice(n), pick))
-    mixed = resample_to_mix(
-        predicted_classes(real, dataset), n, np.random.default_rng(seed), drawn["class_fractions"]
-    )
-    at_mix = evaluate_features(real[mixed], dataset, "test", data_dir)
+    real_feats, real_classes = real
+    mixed = resample_to_mix(real_classes, n, np.random.default_rng(seed), drawn["class_fractions"])
+    at_mix = evaluate_features(real_feats[mixed], dataset, "test", data_dir)
     return {
         "dataset": dataset,
         "model": label(source),
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     test = load_dataset(args.dataset, "test", args.data_dir)
     reference = np.bincount(test.labels) / len(test.labels)
-    real = features(load_dataset(args.dataset, "train", args.data_dir).as_float(), args.dataset)
+    train = features(load_dataset(args.dataset, "train", args.data_dir).as_float(), args.dataset)
+    real = (train, predicted_classes(train, args.dataset))  # the same for every model: once
     for source in tqdm(args.models, desc="models", unit="model"):
         row = measure(source, args.dataset, args.n, args.pool, args.seed, args.data_dir, real)
         rows = merge_row(args.out / "class_coverage.json", row, KEYS, "coverage", markdown)
