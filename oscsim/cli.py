@@ -79,6 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
     given["checkpoint_every"] = args.checkpoint_every
     given["consistency_weight"] = args.consistency_weight
+    given["mode_seeking_weight"] = args.mode_seeking_weight
     given["ema_decay"] = args.ema_decay
     given["init_from"] = args.init_from
     for name in ("n_critic", "gp_weight", "lr_g", "lr_d", "critic_minibatch_std"):
@@ -289,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--consistency-weight",
         type=float,
         help="weight of the same-latent consistency term under mismatch (0; needs a noise)",
+    )
+    p.add_argument(
+        "--mode-seeking-weight",
+        type=float,
+        help="weight of the mode-seeking term (MSGAN): asks different latents for different "
+        "images, against dropped modes (0: off)",
     )
     p.add_argument(
         "--ema-decay",

@@ -113,6 +113,11 @@ class DigitalGenerator(nn.Module):
         z = torch.randn(batch, self.config.latent_dim, generator=generator)
         return z.to(self.project.weight.device)
 
+    @staticmethod
+    def latent_distance(a: Tensor, b: Tensor) -> Tensor:
+        """Mean absolute difference of two latent batches, one value per pair."""
+        return (a - b).abs().mean(dim=1)
+
     def forward(self, z: Tensor) -> Tensor:
         """Images ``[B, H, W]`` in [0, 1] from latents ``z`` ``[B, latent_dim]``."""
         x = self.net(self.project(z).reshape(len(z), *self._base))

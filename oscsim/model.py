@@ -258,6 +258,11 @@ class AISGenerator(nn.Module):
         theta = torch.rand(batch, self.n_osc, generator=generator, dtype=self.k.dtype)
         return (2 * math.pi * theta).to(self.k.device)
 
+    @staticmethod
+    def latent_distance(a: Tensor, b: Tensor) -> Tensor:
+        """Mean circular distance ``1 − cos(a − b)`` of two latent batches, one value per pair."""
+        return (1 - torch.cos(a - b)).mean(dim=1)
+
     def phases(
         self,
         theta0: Tensor,

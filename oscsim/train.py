@@ -343,11 +343,30 @@ def wgan_gp_iteration(
         consistency = (model(latent) - images).square().mean()
         loss = gen_loss + config.consistency_weight * consistency
         extra["consistency"] = float(consistency.detach())
+    if config.mode_seeking_weight > 0:
+        seeking = mode_seeking_term(model, latent, images)
+        loss = loss + config.mode_seeking_weight * seeking
+        extra["mode_seeking"] = float(seeking.detach())
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
     opt_g.step()
     critic.requires_grad_(True)
     return {**sums, "gen_loss": float(gen_loss.detach()), **extra}
+
+
+def mode_seeking_term(model: Generator, latent: Tensor, images: Tensor) -> Tensor:
+    """MSGAN's mode-seeking term (Mao et al., CVPR 2019): latent over image distance of pairs.
+
+    Pairs the batch's first half with its second. Minimising the ratio asks two different
+    latents for two different images, which the critic alone does not ask for once a
+    generator has dropped a mode.
+    """
+    half = len(latent) // 2
+    if half == 0:
+        raise ValueError("the mode-seeking term needs a batch of at least 2 images")
+    d_latent = model.latent_distance(latent[:half], latent[half : 2 * half]).mean()
+    d_image = (images[:half] - images[half : 2 * half]).abs().mean()
+    return d_latent / (d_image + 1e-5)
 
 
 def _iteration(run: _Run, images: Tensor, config: TrainConfig) -> dict[str, float]:

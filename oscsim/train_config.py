@@ -90,6 +90,11 @@ class TrainConfig:
             latent, so a trained generator amplifies small circuit errors
             (``oscsim.sensitivity``); this term asks for the same image. Costs one more
             generator rollout per iteration.
+        mode_seeking_weight: weight of MSGAN's mode-seeking term in the generator loss
+            (``oscsim.train.mode_seeking_term``, 0: off): the latent distance of image pairs
+            over their pixel distance, which asks different latents for different images, a
+            remedy for dropped modes (a generator drawing too few of one class) that needs no
+            change of the critic.
         ema_decay: keep a running average of the generator's weights (0: none), written to
             ``model-ema.pt`` beside ``model.pt``: the plain mean of every iterate since the
             average began, then an exponential moving average with this decay (a horizon of
@@ -131,6 +136,7 @@ class TrainConfig:
     n_samples: int = 64
     checkpoint_segments: bool = False
     consistency_weight: float = 0.0
+    mode_seeking_weight: float = 0.0
     ema_decay: float = 0.0
     seed: int = 0
     critic_seed: int | None = None
@@ -155,9 +161,11 @@ class TrainConfig:
             )
         for name in ("gp_weight", "lr_g", "lr_quant_scale", "lr_d"):
             _positive_float(name, getattr(self, name))
+        for name in ("consistency_weight", "mode_seeking_weight"):
+            w = getattr(self, name)
+            if not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {w!r}")
         w = self.consistency_weight
-        if not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
-            raise ValueError(f"consistency_weight must be a finite number >= 0, got {w!r}")
         if w > 0 and self.model.detuning_noise == 0 and self.model.coupling_noise == 0:
             raise ValueError(
                 "consistency_weight needs ModelConfig.detuning_noise or coupling_noise > 0: "

@@ -162,6 +162,10 @@ def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
     assert log["config"]["model"]["detuning_noise"] == 0.001
     assert log["config"]["model"]["coupling_noise"] == 0.02
     assert len(log["history"]["consistency"]) == 1
+    assert main([*argv[:-2], "--mode-seeking-weight", "0.25", "--force"]) == 0
+    log = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert log["config"]["mode_seeking_weight"] == 0.25
+    assert len(log["history"]["mode_seeking"]) == 1
 
 
 def test_train_takes_the_wgan_gp_settings_from_the_command_line(tmp_path, capsys) -> None:

@@ -39,6 +39,11 @@ def test_images_have_the_shape_and_range(shape: tuple[int, int]) -> None:
     assert images.min() >= 0 and images.max() <= 1
 
 
+def test_latent_distance_is_the_mean_absolute_difference() -> None:
+    a, b = torch.tensor([[0.0, 1.0], [2.0, 2.0]]), torch.tensor([[1.0, -1.0], [2.0, 2.0]])
+    assert torch.equal(DigitalGenerator.latent_distance(a, b), torch.tensor([1.5, 0.0]))
+
+
 def test_seeds_fix_weights_and_latents_without_touching_the_global_rng() -> None:
     before = torch.get_rng_state()
     a, b = DigitalGenerator((6, 6), SMALL, seed=1), DigitalGenerator((6, 6), SMALL, seed=1)

@@ -112,6 +112,8 @@ def test_minibatch_std_critic_scores_groups_by_their_spread() -> None:
         ("betas", (0.5,)),
         ("consistency_weight", -1.0),
         ("consistency_weight", 1.0),  # without detuning noise the two renderings are equal
+        ("mode_seeking_weight", -0.5),
+        ("mode_seeking_weight", math.inf),
         ("ema_decay", 1.0),
         ("ema_decay", -0.1),
         ("seed", 1.5),
@@ -201,7 +203,7 @@ def test_resume_a_run_saved_before_a_model_field_existed(full_run: Path, tmp_pat
     content = torch.load(full_run / "model.pt", weights_only=True)
     for config in (content["train_state"]["config"]["model"], content["config"]):
         del config["detuning_noise"]
-    for name in ("consistency_weight", "critic_seed"):
+    for name in ("consistency_weight", "critic_seed", "mode_seeking_weight"):
         del content["train_state"]["config"][name]
     torch.save(content, tmp_path / "model.pt")
     summary = train(dataclasses.replace(TINY, steps=7), tmp_path, resume=True, progress=False)
@@ -285,6 +287,40 @@ def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
     assert len(consistency) == 2 and all(0.0 < v < 1.0 for v in consistency)
     resumed = train(dataclasses.replace(config, steps=3), tmp_path, resume=True, progress=False)
     assert resumed["step"] == 3 and len(logged_losses(tmp_path)["consistency"]) == 3
+
+
+def test_mode_seeking_term_is_latent_over_image_distance_of_the_pairs() -> None:
+    model = AISGenerator(build_graph(TINY.graph), TINY.model, seed=0)
+    latent = torch.tensor([[0.0, 0.0], [0.0, math.pi], [math.pi / 2, 0.0], [0.0, 0.0]])
+    images = torch.tensor([[[0.0, 1.0]], [[0.5, 0.5]], [[1.0, 1.0]], [[0.0, 0.0]]])
+    # pairs (0, 2) and (1, 3): latent distances 0.5 and 1, pixel distances 0.5 and 0.5
+    term = train_module.mode_seeking_term(model, latent, images)
+    assert float(term) == pytest.approx(0.75 / (0.5 + 1e-5))
+    assert torch.allclose(model.latent_distance(latent[:2], latent[2:]), torch.tensor([0.5, 1.0]))
+    with pytest.raises(ValueError, match="batch of at least 2"):
+        train_module.mode_seeking_term(model, latent[:1], images[:1])
+
+
+def test_mode_seeking_gradient_pushes_the_pairs_apart() -> None:
+    model = AISGenerator(build_graph(TINY.graph), TINY.model, seed=0)
+    latent = model.latent(4, torch.Generator().manual_seed(0))
+    images = torch.tensor([[[0.2, 0.4]], [[0.6, 0.6]], [[0.3, 0.5]], [[0.5, 0.5]]])
+    images.requires_grad_(True)
+    train_module.mode_seeking_term(model, latent, images).backward()
+    step = images.detach() - 0.01 * images.grad  # a descent step moves each pair apart
+    first, second = images.detach()[:2], images.detach()[2:]
+    assert ((step[:2] - step[2:]).abs() > (first - second).abs()).all()
+
+
+def test_mode_seeking_term_is_logged_and_trains(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, steps=2, mode_seeking_weight=0.5)
+    train(config, tmp_path, progress=False)
+    seeking = json.loads((tmp_path / "train_log.json").read_text())["history"]["mode_seeking"]
+    assert len(seeking) == 2 and all(0.0 < v < math.inf for v in seeking)
+    resumed = train(dataclasses.replace(config, steps=3), tmp_path, resume=True, progress=False)
+    assert resumed["step"] == 3
+    with pytest.raises(OscsimError, match="different configuration"):
+        train(dataclasses.replace(TINY, steps=4), tmp_path, resume=True, progress=False)
 
 
 def test_init_from_fine_tunes_a_model_under_another_cell_model(
