@@ -94,7 +94,7 @@ class TrainConfig:
             (``oscsim.train.mode_seeking_term``, 0: off): the latent distance of image pairs
             over their pixel distance, which asks different latents for different images, a
             remedy for dropped modes (a generator drawing too few of one class) that needs no
-            change of the critic.
+            change of the critic. On the lagging MNIST seeds it did not measurably help (README).
         ema_decay: keep a running average of the generator's weights (0: none), written to
             ``model-ema.pt`` beside ``model.pt``: the plain mean of every iterate since the
             average began, then an exponential moving average with this decay (a horizon of
@@ -165,6 +165,8 @@ class TrainConfig:
             w = getattr(self, name)
             if not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {w!r}")
+        if self.mode_seeking_weight > 0 and self.batch < 2:
+            raise ValueError("mode_seeking_weight needs a batch of at least 2 (it pairs images)")
         w = self.consistency_weight
         if w > 0 and self.model.detuning_noise == 0 and self.model.coupling_noise == 0:
             raise ValueError(

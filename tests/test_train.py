@@ -299,6 +299,8 @@ def test_mode_seeking_term_is_latent_over_image_distance_of_the_pairs() -> None:
     assert torch.allclose(model.latent_distance(latent[:2], latent[2:]), torch.tensor([0.5, 1.0]))
     with pytest.raises(ValueError, match="batch of at least 2"):
         train_module.mode_seeking_term(model, latent[:1], images[:1])
+    with pytest.raises(ValueError, match="needs a batch of at least 2"):
+        dataclasses.replace(TINY, batch=1, mode_seeking_weight=0.5)
 
 
 def test_mode_seeking_gradient_pushes_the_pairs_apart() -> None:
