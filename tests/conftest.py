@@ -48,4 +48,8 @@ def logged_losses(run_dir: Path) -> dict[str, list[float]]:
     from oscsim.train_outputs import LOSSES
 
     history = json.loads((run_dir / "train_log.json").read_text())["history"]
-    return {key: history[key] for key in ("step", *LOSSES, "consistency") if key in history}
+    return {
+        key: history[key]
+        for key in ("step", *LOSSES, "consistency", "mode_seeking")
+        if key in history
+    }

@@ -317,7 +317,7 @@ def test_mode_seeking_gradient_pushes_the_pairs_apart() -> None:
 def test_mode_seeking_term_is_logged_and_trains(tmp_path: Path) -> None:
     config = dataclasses.replace(TINY, steps=2, mode_seeking_weight=0.5)
     train(config, tmp_path, progress=False)
-    seeking = json.loads((tmp_path / "train_log.json").read_text())["history"]["mode_seeking"]
+    seeking = logged_losses(tmp_path)["mode_seeking"]
     assert len(seeking) == 2 and all(0.0 < v < math.inf for v in seeking)
     resumed = train(dataclasses.replace(config, steps=3), tmp_path, resume=True, progress=False)
     assert resumed["step"] == 3
