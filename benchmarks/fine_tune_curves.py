@@ -156,7 +156,7 @@ def plot(comp: dict[str, Any], path: Path) -> Path:
         axes[1].set(xlabel="fine-tune step", ylabel="FID ratio", title="ratios")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return save_figure(fig, path)
 
 
