@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
 from quality import DATASETS, MODELS, train_config
 
+from oscsim.cli import add_run_arguments, train_and_report
 from oscsim.errors import OscsimError, run_script
-from oscsim.train import default_threads, train
 from oscsim.train_config import TrainConfig
 
 TUNABLE = [name for name, v in MODELS.items() if not (v.digital or v.average_of)]
@@ -58,13 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--ema-decay", type=float, default=0.995, help="fresh weight average")
     ap.add_argument("--mode-seeking-weight", type=float, default=0.0, help="MSGAN term (0: off)")
-    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--threads", type=int, default=default_threads(), help="torch CPU threads")
     ap.add_argument("--data-dir", default=None, help="folder searched first for the data sets")
     ap.add_argument("--out", required=True, help="run folder")
-    ap.add_argument("--resume", action="store_true", help="continue the run in --out")
-    ap.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(ap)
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: tiny rollout
     return ap
 
@@ -72,17 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Train the fine-tune; print its summary as JSON."""
     args = _parser().parse_args(argv)
-    summary = train(
-        fine_tune_config(args),
-        args.out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.quiet,
-        force=args.force,
-        threads=args.threads,
-    )
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    return 0
+    return train_and_report(fine_tune_config(args), args)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
     from .train_config import preset
 
     given = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "data_dir": args.data_dir}
@@ -94,6 +93,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise OscsimError(str(exc)) from None
     if args.cell_offsets == "measured":
         config = _with_measured_cell_offsets(config)
+    return train_and_report(config, args)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """How a training run is carried out, not what it trains: device, threads, resume, force,
+    progress (``train_and_report`` reads them)."""
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--force", action="store_true", help="start over, overwriting a run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def train_and_report(config: TrainConfig, args: argparse.Namespace) -> int:
+    """Train ``config`` into ``args.out`` as the flags of ``add_run_arguments`` say; print the
+    run's summary (shared by ``oscsim train`` and scripts that build other configs)."""
+    from .train import train
+
     summary = train(
         config,
         args.out,
@@ -309,11 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the generator from this model file or shipped name (fine-tuning it, e.g. "
         "with --cell-offsets measured; same preset); from a run's model.pt its critic too",
     )
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: half the cores, 1-4)")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--force", action="store_true", help="start over, overwriting a run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("fid", help="FID and KID of a model's samples or a .npy of images")
