@@ -225,6 +225,7 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
         ("mnist-offsets", 28),
         ("fashion-offsets", 28),
         ("fashion-offsets-5300", 28),
+        ("fashion-offsets-ms-6300", 28),
     ],
 )
 def test_shipped_models_load_by_name_with_their_quality(name: str, side: int) -> None:
