@@ -60,7 +60,9 @@ def arm(pattern: str) -> Curve:
             fid, source = float(result["fid"]), result["source"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise OscsimError(f"{name} is not an `oscsim fid --json` result ({exc})") from None
-        step = load_model(source).train_state["step"]
+        step = load_model(source).train_state.get("step")
+        if not isinstance(step, int):
+            raise OscsimError(f"{name} scored {source}, which records no training step")
         if step in points:
             raise OscsimError(f"{pattern!r} holds two files for step {step}; narrow the glob")
         points[step] = fid

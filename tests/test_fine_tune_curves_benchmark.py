@@ -69,6 +69,10 @@ def test_bad_arguments_are_named(scored: Path, tmp_path: Path) -> None:
         curves.main(["--name", "x", "--arm", f"A={scored}/*-100.json", *out])
     with pytest.raises(OscsimError, match="--name must be"):
         curves.main(["--name", "../x", "--arm", f"A={scored}/a-*.json", *out])
+    stepless = save_model(tmp_path / "m.pt", AISGenerator(build_graph("demo"), seed=0))
+    write_json(tmp_path / "stepless.json", {"fid": 1.0, "source": str(stepless)})
+    with pytest.raises(OscsimError, match="records no training step"):
+        curves.main(["--name", "x", "--arm", f"A={tmp_path}/stepless.json", *out])
     (tmp_path / "bad.json").write_text("[]")
     with pytest.raises(OscsimError, match="not an `oscsim fid --json` result"):
         curves.main(["--name", "x", "--arm", f"A={tmp_path}/bad.json", *out])
