@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
+from quality import _fmt
+from quality_curves import Curve, ratio
 
 from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
@@ -37,7 +39,6 @@ from oscsim.modelfile import load_model
 from oscsim.plots import save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-Curve = list[tuple[int, float]]  # (fine-tune step, FID), by step
 
 
 def _split(text: str, sep: str, what: str) -> tuple[str, str]:
@@ -67,12 +68,6 @@ def arm(pattern: str) -> Curve:
             raise OscsimError(f"{pattern!r} holds two files for step {step}; narrow the glob")
         points[step] = fid
     return sorted(points.items())
-
-
-def ratio(numerator: Curve, denominator: Curve) -> Curve:
-    """``numerator / denominator`` at every step both curves were scored at."""
-    below = dict(denominator)
-    return [(s, f / below[s]) for s, f in numerator if s in below]
 
 
 def mean_over(points: Curve, window: tuple[int, int | None]) -> float | None:
@@ -112,10 +107,6 @@ def comparison(
     }
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def markdown(rows: list[dict[str, Any]]) -> str:
     """One table per comparison: FID (and ratio) at every scored step, and the mean."""
     out = ["# FID of fine-tunes against their steps", ""]
@@ -132,9 +123,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         out.append("|---" * (len(steps) + 2) + "|")
         for label, v in lines.items():
             at = dict(v["points"])
-            digits = 2 if label in comp["arms"] else 3
-            cells = [_fmt(at.get(s), digits) for s in steps]
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(v['mean'], digits)} |")
+            spec = ".2f" if label in comp["arms"] else ".3f"
+            cells = [_fmt(at.get(s), spec) for s in steps]
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(v['mean'], spec)} |")
         out.append("")
     return "\n".join(out)
 
