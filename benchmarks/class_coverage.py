@@ -41,6 +41,7 @@ from oscsim.metrics import evaluate_features, features, predicted_classes
 from oscsim.modelfile import load_model, resolve_model_path
 from oscsim.plots import save_figure
 from oscsim.sampling import draw_images
+from oscsim.tables import cell
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("dataset", "model", "n", "pool", "seed")
@@ -148,15 +149,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             lo, hi = (_class(int(i), names, f[i]) for i in (f.argmin(), f.argmax()))
             lines.append(
                 f"| {r['model']} | {r['n']:,} | {r['fid']:.2f} | {r['fid_balanced']:.2f} | "
-                f"{_fid(r.get('fid_real_at_mix'))} | {r['class_entropy']:.3f} | {lo} | {hi} | "
+                f"{cell(r.get('fid_real_at_mix'))} | {r['class_entropy']:.3f} | {lo} | {hi} | "
                 f"{r['distinct']:,} |"
             )
         lines.append("")
     return "\n".join(lines)
-
-
-def _fid(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"  # rows measured before the column: none
 
 
 def _class(index: int, names: tuple[str, ...] | None, fraction: float) -> str:

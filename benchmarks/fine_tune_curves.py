@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
-from quality import _fmt
 from quality_curves import Curve, ratio
 
 from oscsim.atomic import merge_row
 from oscsim.errors import OscsimError, run_script
 from oscsim.modelfile import load_model
 from oscsim.plots import save_figure
+from oscsim.tables import cell
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -124,8 +124,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         for label, v in lines.items():
             at = dict(v["points"])
             spec = ".2f" if label in comp["arms"] else ".3f"
-            cells = [_fmt(at.get(s), spec) for s in steps]
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(v['mean'], spec)} |")
+            cells = [cell(at.get(s), spec) for s in steps]
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {cell(v['mean'], spec)} |")
         out.append("")
     return "\n".join(out)
 

@@ -50,6 +50,7 @@ from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
+from oscsim.tables import cell
 from oscsim.train import average_path, default_threads, train
 from oscsim.train_config import TrainConfig, preset, with_defaults
 from oscsim.versions import versions
@@ -486,10 +487,6 @@ def _order(row: dict[str, Any]) -> tuple[int, bool, int, int, bool, int, int]:
     )
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def _seeds(row: dict[str, Any]) -> str:
     """The training seeds a table row names, where they differ from seed 0 for everything."""
     seed, critic = int(row.get("seed", 0)), row.get("critic_seed")
@@ -534,9 +531,9 @@ def markdown(results: dict[str, Any]) -> str:
             what += " [smoke: shortened rollout]"
         lines.append(
             f"| {row['dataset']} | [{model}]({row['samples']}) | {row['fid']:.2f} | "
-            f"{1e3 * row['kid']:.2f} | {_fmt(row['params'], ',')} | {_fmt(kbit, '.1f')} | "
+            f"{1e3 * row['kid']:.2f} | {cell(row['params'], ',')} | {cell(kbit, '.1f')} | "
             f"{row['train_steps']} | {row['wall_s']:.0f} | "
-            f"{_fmt(row.get('s_per_iteration'), '.2f')} | {row['device'] or '–'} | {what} |"
+            f"{cell(row.get('s_per_iteration'), '.2f')} | {row['device'] or '–'} | {what} |"
         )
     return "\n".join([*lines, "", *notes]).rstrip() + "\n"
 

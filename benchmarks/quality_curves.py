@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from quality import _fmt, row_key
+from quality import row_key
 
 from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
 from oscsim.plots import save_figure
+from oscsim.tables import cell
 from oscsim.versions import versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,8 +125,8 @@ def markdown(summaries: list[dict[str, Any]], names: dict[str, str], last: int) 
             lines.append(
                 f"| {s['dataset']} | {s['seed']} | {kind} | {len(e['static_over_ais'])} | "
                 f"{e['steps']:,} | {e['ratio']:.2f}× | {e['ais_fid']:.2f} | {e['needs']:.2f} | "
-                f"{_fmt(e['pace_per_100'], '+.2f')} | {_fmt(e['steps_to_target'], ',')} | "
-                f"{_fmt(worst, '.2f')}{'' if worst is None else '×'} |"
+                f"{cell(e['pace_per_100'], '+.2f')} | {cell(e['steps_to_target'], ',')} | "
+                f"{cell(worst, '.2f')}{'' if worst is None else '×'} |"
             )
     datasets = sorted({s["dataset"] for s in summaries})
     lines += ["", *(f"![{d}](quality_curves-{d}.png)" for d in datasets)]

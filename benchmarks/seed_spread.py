@@ -31,6 +31,7 @@ from quality import row_key
 from oscsim.atomic import merge_row, read_results
 from oscsim.errors import OscsimError, run_script
 from oscsim.plots import save_figure
+from oscsim.tables import cell
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("dataset", "model", "steps", "seed", "critic_seed", "window")
@@ -111,10 +112,6 @@ def plot_name(dataset: str, model: str, steps: int, window: int) -> str:
     return f"seed_spread-{dataset}-{model}-{steps}-w{window}.png"
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
 def markdown(rows: list[dict[str, Any]]) -> str:
     """One table per (data set, model, steps, window): a run per line, a window per column."""
     lines = ["# Runs of one model side by side: FID and the critic's view", ""]
@@ -140,8 +137,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         for r in group:
             since = "" if r["ema_from"] is None else f" ({r['ema_from']})"
             lines.append(
-                f"| {r['run']} | {_label(r)} | {_fmt(r['fid'])} | {_fmt(r['fid_averaged'])}{since}"
-                " | " + " | ".join(_fmt(c) for c in r["critic"]) + " |"
+                f"| {r['run']} | {_label(r)} | {cell(r['fid'])} | {cell(r['fid_averaged'])}{since}"
+                " | " + " | ".join(cell(c) for c in r["critic"]) + " |"
             )
         lines.append("")
         last = [r["critic"][-1] for r in group]
@@ -163,7 +160,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     ax = fig.subplots()
     for r in rows:
         mids = [lo + r["window"] / 2 for lo in range(0, r["steps"], r["window"])]
-        fids = f"FID {_fmt(r['fid'])} / {_fmt(r['fid_averaged'])} averaged"
+        fids = f"FID {cell(r['fid'])} / {cell(r['fid_averaged'])} averaged"
         ax.plot(mids, r["critic"], marker="o", markersize=3, label=f"{_label(r)}: {fids}")
     first = rows[0]
     ax.set_title(f"{first['dataset']}, {first['model']}, {first['steps']:,} steps", fontsize=9)
