@@ -181,17 +181,23 @@ def plot(rows: list[dict[str, Any]], reference: np.ndarray, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure every model, merge its row into the results, write JSON, markdown and plot."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", required=True, help="model files or shipped names")
+def add_scoring_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of a script that scores generators as ``oscsim fid`` does: data set, images,
+    latent seed, data folder, threads and the results folder."""
     ap.add_argument("--dataset", required=True, help="mnist, fashion-mnist or digits14")
     ap.add_argument("--n", type=int, default=10_000, help="images scored (10,000)")
-    ap.add_argument("--pool", type=int, default=30_000, help="images the evened set is drawn from")
     ap.add_argument("--seed", type=int, default=0, help="latent seed (as `oscsim fid --seed`)")
     ap.add_argument("--data-dir", help="folder holding the data set files")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every model, merge its row into the results, write JSON, markdown and plot."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", required=True, help="model files or shipped names")
+    ap.add_argument("--pool", type=int, default=30_000, help="images the evened set is drawn from")
+    add_scoring_arguments(ap)
     args = ap.parse_args(argv)
     if not 2 <= args.n <= args.pool:
         raise OscsimError(f"need 2 <= --n <= --pool, got --n {args.n} and --pool {args.pool}")

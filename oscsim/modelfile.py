@@ -96,3 +96,31 @@ def load_model(path: str | Path) -> ModelFile:
         versions=content["versions"],
         path=path,
     )
+
+
+def average_model_files(paths: list[str | Path]) -> ModelFile:
+    """The mean of several model files' generators (a post-hoc weight average, e.g. of a run's
+    snapshots): parameters averaged in float as the training's own average does, codes then
+    re-quantized; graph, config and training state are the last file's. The files must share
+    graph and config, or a ModelFileError says which differs."""
+    if not paths:
+        raise ModelFileError("averaging needs at least one model file")
+    files = [load_model(p) for p in paths]
+    last = files[-1]
+    for f in files[:-1]:
+        for what, mine, theirs in (
+            ("config", f.model.config.to_dict(), last.model.config.to_dict()),
+            ("graph", graph_to_dict(f.model.graph), graph_to_dict(last.model.graph)),
+        ):
+            if mine != theirs:
+                raise ModelFileError(
+                    f"{f.path} and {last.path} differ in their {what}: only snapshots of one "
+                    f"model can be averaged"
+                )
+    params = [dict(f.model.named_parameters()) for f in files]
+    with torch.no_grad():
+        for name, value in last.model.named_parameters():
+            value.copy_(torch.stack([p[name] for p in params]).mean(0))
+    last.train_state = {**last.train_state, "averaged": [str(f.path) for f in files]}
+    last.optimizer = None
+    return last

@@ -13,7 +13,13 @@ from oscsim.dynamics import integrate
 from oscsim.errors import ModelFileError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig, coupling_mismatched, detuned
-from oscsim.modelfile import PRETRAINED, load_model, pretrained_names, save_model
+from oscsim.modelfile import (
+    PRETRAINED,
+    average_model_files,
+    load_model,
+    pretrained_names,
+    save_model,
+)
 
 TINY = GraphSpec(image_size=(4, 4), neighbourhood=4, hidden_stride=2, hidden_patch=2)
 FAST = ModelConfig(segments=2, cycles_per_segment=2.0, steps_per_segment=4)
@@ -127,6 +133,36 @@ def test_model_file_errors(model: AISGenerator, tmp_path) -> None:
     torch.save(content, tmp_path / "newer.pt")
     with pytest.raises(ModelFileError, match="format version 99; this oscsim reads version 1"):
         load_model(tmp_path / "newer.pt")
+
+
+def test_average_of_model_files_is_the_mean_of_their_parameters(
+    model: AISGenerator, tmp_path
+) -> None:
+    first = save_model(tmp_path / "a.pt", model, train_state={"step": 1})
+    with torch.no_grad():
+        for value in model.parameters():
+            value.mul_(3.0)
+    second = save_model(tmp_path / "b.pt", model, train_state={"step": 2})
+    averaged = average_model_files([first, second])
+    for name, value in averaged.model.named_parameters():
+        assert torch.allclose(value, 2.0 * dict(load_model(first).model.named_parameters())[name])
+    assert averaged.train_state == {"step": 2, "averaged": [str(first), str(second)]}
+    again = load_model(save_model(tmp_path / "avg.pt", averaged.model))
+    assert all(
+        torch.equal(again.model.to_codes()[k], v) for k, v in averaged.model.to_codes().items()
+    )
+    single = average_model_files([first]).model.state_dict()
+    assert all(torch.equal(v, single[k]) for k, v in load_model(first).model.state_dict().items())
+
+
+def test_average_of_model_files_refuses_different_models(model: AISGenerator, tmp_path) -> None:
+    first = save_model(tmp_path / "a.pt", model)
+    other = AISGenerator(build_graph(TINY), dataclasses.replace(FAST, segments=3), seed=3)
+    second = save_model(tmp_path / "b.pt", other)
+    with pytest.raises(ModelFileError, match="differ in their config"):
+        average_model_files([first, second])
+    with pytest.raises(ModelFileError, match="at least one"):
+        average_model_files([])
 
 
 def test_model_moves_between_dtypes(model: AISGenerator) -> None:
