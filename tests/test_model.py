@@ -257,6 +257,7 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
         ("mnist", 28),
         ("fashion", 28),
         ("mnist-ema", 28),
+        ("mnist-ema-5600", 28),
         ("fashion-ema", 28),
         ("mnist-offsets", 28),
         ("fashion-offsets", 28),
