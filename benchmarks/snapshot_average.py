@@ -91,7 +91,7 @@ def measure(
         "ratio": mean["fid"] / last["fid"],
         "class_entropy_last": last["class_entropy"],
         "class_entropy_average": mean["class_entropy"],
-        "model": str(path),
+        "model": f"{out.name}/{path.name}",  # beside the results, wherever they are
         "versions": mean["versions"],
     }
 

@@ -46,11 +46,12 @@ def test_rows_and_the_saved_average_of_a_tiny_run(tmp_path: Path) -> None:
     assert row["snapshots"] == [f"step-{s:06d}-ema.pt" for s in (50, 100, 150)]
     assert row["fid_last"] > 0 and row["fid_average"] > 0
     assert row["ratio"] == pytest.approx(row["fid_average"] / row["fid_last"])
-    saved = load_model(row["model"])
+    assert row["model"] == "snapshot_average/r-50-150.pt"
+    saved = load_model(tmp_path / "o" / row["model"])
     step_100 = load_model(run / "snapshots" / "step-000100-ema.pt").model
     assert torch.allclose(saved.model.k, step_100.k)  # the mean of three evenly shifted
     assert saved.train_state["step"] == 150 and len(saved.train_state["averaged"]) == 3
-    assert Path(row["model"]).with_suffix(".png").stat().st_size > 0
+    assert (tmp_path / "o" / row["model"]).with_suffix(".png").stat().st_size > 0
     assert "| digits14 | r | 50–150 | 3 |" in (tmp_path / "o" / "snapshot_average.md").read_text()
     with pytest.raises(OscsimError, match="--from must be before --to"):
         average.main([*argv, "--from", "150", "--to", "50", "--runs", str(run)])
