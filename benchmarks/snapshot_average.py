@@ -21,12 +21,12 @@ first 64 images beside it (``.png``).
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from class_coverage import add_scoring_arguments
+from quality import kept_snapshots
 from tqdm import tqdm
 
 from oscsim.atomic import merge_row
@@ -37,23 +37,18 @@ from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
 
 KEYS = ("dataset", "run", "from", "to", "n", "seed")
-SNAPSHOT = re.compile(r"step-(\d+)-ema\.pt")
 
 
 def snapshots(run: Path, start: int, stop: int) -> list[Path]:
     """The run's averaged-generator snapshots saved at steps ``start`` to ``stop`` (both
     included), in step order; a clear error when the window holds fewer than two."""
-    found = sorted(
-        (int(m.group(1)), p)
-        for p in (run / "snapshots").glob("step-*-ema.pt")
-        if (m := SNAPSHOT.fullmatch(p.name)) and start <= int(m.group(1)) <= stop
-    )
+    found = [p for step, averaged, p in kept_snapshots(run) if averaged and start <= step <= stop]
     if len(found) < 2:
         raise OscsimError(
             f"{run}/snapshots holds {len(found)} step-NNNNNN-ema.pt file(s) from step {start} to "
             f"{stop}; averaging needs two (train with --ema-decay and --checkpoint-every)"
         )
-    return [p for _, p in found]
+    return found
 
 
 def measure(
