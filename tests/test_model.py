@@ -260,6 +260,7 @@ def test_coupling_mismatch_scales_each_edge_and_nothing_else() -> None:
         ("mnist-ema-5600", 28),
         ("fashion-ema", 28),
         ("mnist-offsets", 28),
+        ("mnist-offsets-5900", 28),
         ("fashion-offsets", 28),
         ("fashion-offsets-5300", 28),
         ("fashion-offsets-ms-6300", 28),
