@@ -36,6 +36,7 @@ def fine_tune_config(args: argparse.Namespace) -> TrainConfig:
         "init_from": args.init_from,
         "checkpoint_every": args.checkpoint_every,
         "ema_decay": args.ema_decay,
+        "keep_averages": args.keep_averages,
         "mode_seeking_weight": args.mode_seeking_weight,
     }
     try:
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0, help="training seed (the run's own, usually)")
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--ema-decay", type=float, default=0.995, help="fresh weight average")
+    ap.add_argument(
+        "--keep-averages", action="store_true", help="keep each checkpoint's average (snapshots/)"
+    )
     ap.add_argument("--mode-seeking-weight", type=float, default=0.0, help="MSGAN term (0: off)")
     ap.add_argument("--data-dir", default=None, help="folder searched first for the data sets")
     ap.add_argument("--out", required=True, help="run folder")

@@ -51,7 +51,7 @@ from oscsim.modelfile import ModelFile, load_model, save_model
 from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
 from oscsim.tables import cell
-from oscsim.train import average_path, default_threads, train
+from oscsim.train import average_path, default_threads, snapshot_path, train
 from oscsim.train_config import TrainConfig, preset, with_defaults
 from oscsim.versions import versions
 
@@ -314,12 +314,6 @@ def _run_name(name: str, seed: int, critic_seed: int | None = None) -> str:
 
 
 _SNAPSHOT = re.compile(r"step-(\d{6})(-ema)?\.pt")  # the names snapshot_path gives
-
-
-def snapshot_path(run_dir: Path, steps: int, averaged: bool = False) -> Path:
-    """Where a run's model file (or its weight average's) at ``steps`` is kept once the run
-    trains on past it."""
-    return run_dir / "snapshots" / f"step-{steps:06d}{'-ema' if averaged else ''}.pt"
 
 
 def kept_snapshots(run_dir: Path) -> list[tuple[int, bool, Path]]:

@@ -80,6 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given["consistency_weight"] = args.consistency_weight
     given["mode_seeking_weight"] = args.mode_seeking_weight
     given["ema_decay"] = args.ema_decay
+    given["keep_averages"] = args.keep_averages or None
     given["init_from"] = args.init_from
     for name in ("n_critic", "gp_weight", "lr_g", "lr_d", "critic_minibatch_std"):
         given[name] = getattr(args, name)
@@ -319,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="also keep a weight average of the generator in model-ema.pt, with this decay "
         "(0: none, the default; 0.995 averages about the last 200 iterations)",
+    )
+    p.add_argument(
+        "--keep-averages",
+        action="store_true",
+        help="also keep each checkpoint's weight average as snapshots/step-NNNNNN-ema.pt "
+        "(the points of FID curves and post-hoc averages; needs --ema-decay)",
     )
     p.add_argument(
         "--init-from",

@@ -269,9 +269,16 @@ def average_path(path: str | Path) -> Path:
     return Path(path).with_name("model-ema.pt")
 
 
+def snapshot_path(run_dir: str | Path, steps: int, averaged: bool = False) -> Path:
+    """Where a run's model file (or its weight average's) at ``steps`` is kept once the run
+    trains on past it."""
+    return Path(run_dir) / "snapshots" / f"step-{steps:06d}{'-ema' if averaged else ''}.pt"
+
+
 def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> None:
     """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts), and
-    its weight average, if kept, to ``average_path(path)`` as a model file of its own."""
+    its weight average, if kept, to ``average_path(path)`` as a model file of its own (and to
+    ``snapshot_path(.., averaged=True)`` too with ``config.keep_averages``)."""
     rng = {"train": run.rng.get_state(), "torch": torch.get_rng_state(), "cuda": None}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
@@ -293,6 +300,8 @@ def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind
             "ema_decay": config.ema_decay,
         }
         kind.save(average_path(path), run.average, None, about)
+        if config.keep_averages:
+            kind.save(snapshot_path(path.parent, run.step, True), run.average, None, about)
     optimizers = {"generator": _cpu(run.opt_g.state_dict()), "critic": _cpu(run.opt_d.state_dict())}
     kind.save(path, run.model, optimizers, state)
 
@@ -463,7 +472,7 @@ def train(
     generator with critic, optimizers, RNG states and loss history in its training state),
     ``model-ema.pt`` when ``config.ema_decay`` > 0 (the generator's weight average, a plain
     model file whose training state names its step, training config, ``ema_from`` and
-    ``ema_decay``),
+    ``ema_decay``; with ``config.keep_averages`` also ``snapshots/step-NNNNNN-ema.pt``),
     ``train_log.json``, ``losses.png`` and ``samples/step-NNNNNN[-segments].png``. A fresh run
     seeds torch's global RNG with ``config.seed`` (model noise draws from it); torch's thread
     count is set for the run and restored afterwards.

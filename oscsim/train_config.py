@@ -37,6 +37,7 @@ RESUMABLE_FIELDS = (
     "n_samples",
     "checkpoint_segments",
     "ema_decay",  # the average only watches the run: turning it on later changes no step of it
+    "keep_averages",
 )
 
 
@@ -108,6 +109,11 @@ class TrainConfig:
             2019). The average never feeds back into training, so a run may start keeping it
             when resumed, from that step; resumed with 0 it stops (``model-ema.pt`` stays as
             last written, its step in its training state).
+        keep_averages: also keep the weight average of every checkpoint as
+            ``snapshots/step-NNNNNN-ema.pt`` (``oscsim.train.snapshot_path``), which
+            ``model-ema.pt`` overwrites: the points of a run's FID curve and of post-hoc
+            averages (``benchmarks/fine_tune_curves.py``, ``benchmarks/snapshot_average.py``).
+            Needs ``ema_decay`` > 0.
         seed: seeds the generator's initialisation and torch's global RNG (model noise), and
             unless ``critic_seed`` is set the critic's initialisation and every draw of the run.
         critic_seed: seeds the critic's initialisation and the run's draws (batches, penalty
@@ -143,6 +149,7 @@ class TrainConfig:
     consistency_weight: float = 0.0
     mode_seeking_weight: float = 0.0
     ema_decay: float = 0.0
+    keep_averages: bool = False
     seed: int = 0
     critic_seed: int | None = None
     data_dir: str | None = None
@@ -178,6 +185,12 @@ class TrainConfig:
             )
         if not isinstance(self.ema_decay, numbers.Real) or not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be a number in [0, 1), got {self.ema_decay!r}")
+        if not isinstance(self.keep_averages, bool):
+            raise ValueError(f"keep_averages must be True or False, got {self.keep_averages!r}")
+        if self.keep_averages and self.ema_decay == 0:
+            raise ValueError(
+                "keep_averages keeps the weight average's snapshots; set ema_decay > 0"
+            )
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")

@@ -168,6 +168,16 @@ def test_train_for_mismatch_from_the_command_line(tmp_path, capsys) -> None:
     assert len(log["history"]["mode_seeking"]) == 1
 
 
+def test_train_keeps_each_checkpoints_average_when_asked(tmp_path, capsys) -> None:
+    argv = ["train", "--preset", "demo", "--steps", "2", "--checkpoint-every", "1"]
+    argv += ["--out", str(tmp_path / "run"), "--threads", "1", "--quiet", "--keep-averages"]
+    assert main(argv) == 2
+    assert "keep_averages keeps the weight average's snapshots" in capsys.readouterr().err
+    assert main([*argv, "--ema-decay", "0.9"]) == 0
+    kept = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert kept == ["step-000001-ema.pt", "step-000002-ema.pt"]
+
+
 def test_train_takes_the_wgan_gp_settings_from_the_command_line(tmp_path, capsys) -> None:
     argv = ["train", "--preset", "demo", "--steps", "1", "--out", str(tmp_path / "run")]
     argv += ["--threads", "1", "--quiet", "--n-critic", "2", "--gp-weight", "5"]

@@ -59,8 +59,9 @@ def test_fine_tune_keeps_the_model_adds_the_term_and_resumes(
     assert len(logged_losses(out)["mode_seeking"]) == 2
     assert load_model(out / "model-ema.pt").train_state["step"] == 2
     argv[argv.index("--steps") + 1] = "3"
-    assert fine_tune.main([*argv, "--resume"]) == 0
+    assert fine_tune.main([*argv, "--resume", "--keep-averages"]) == 0
     assert json.loads((out / "train_log.json").read_text())["step"] == 3
+    assert [p.name for p in (out / "snapshots").iterdir()] == ["step-000003-ema.pt"]
     assert len(logged_losses(out)["mode_seeking"]) == 3
 
 

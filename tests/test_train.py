@@ -18,7 +18,7 @@ from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import load_model, save_model
-from oscsim.train import average_path, iteration_fn, train
+from oscsim.train import average_path, iteration_fn, snapshot_path, train
 from oscsim.train_config import PRESETS, TrainConfig, preset, with_defaults
 from oscsim.train_outputs import LOSSES
 
@@ -116,6 +116,8 @@ def test_minibatch_std_critic_scores_groups_by_their_spread() -> None:
         ("mode_seeking_weight", math.inf),
         ("ema_decay", 1.0),
         ("ema_decay", -0.1),
+        ("keep_averages", True),  # with no average to keep (ema_decay 0)
+        ("keep_averages", 1),
         ("seed", 1.5),
         ("critic_seed", True),
         ("critic_seed", "0"),
@@ -277,6 +279,21 @@ def test_weight_average_can_begin_when_a_run_resumes(full_run: Path, tmp_path: P
     assert load_model(tmp_path / "model-ema.pt").train_state["ema_from"] == 3
     train(dataclasses.replace(TINY, steps=1), tmp_path, force=True, progress=False)
     assert not average_path(tmp_path / "model.pt").exists()  # not the overwritten run's
+
+
+def test_kept_averages_are_each_checkpoints_average_across_a_resume(tmp_path: Path) -> None:
+    kept = dataclasses.replace(TINY, ema_decay=0.9, keep_averages=True)
+    train(dataclasses.replace(kept, steps=3), tmp_path / "cut", progress=False)
+    at_3 = _params(tmp_path / "cut" / "model-ema.pt")
+    train(kept, tmp_path / "cut", resume=True, progress=False)
+    names = sorted(p.name for p in (tmp_path / "cut" / "snapshots").iterdir())
+    assert names == ["step-000003-ema.pt", "step-000006-ema.pt"]
+    for step, expected in ((3, at_3), (6, _params(tmp_path / "cut" / "model-ema.pt"))):
+        file = snapshot_path(tmp_path / "cut", step, averaged=True)
+        assert load_model(file).train_state["step"] == step
+        assert all(torch.equal(v, expected[k]) for k, v in _params(file).items())
+    train(dataclasses.replace(TINY, ema_decay=0.9), tmp_path / "plain", progress=False)
+    assert not (tmp_path / "plain" / "snapshots").exists()
 
 
 def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
