@@ -403,6 +403,8 @@ def _start(
             f"start over (overwriting it), or choose another --out"
         )
     average_path(path).unlink(missing_ok=True)  # an earlier run's average, overwritten too
+    for kept in (out_dir / "snapshots").glob("step-*-ema.pt"):  # and the averages it kept
+        kept.unlink()
     torch.manual_seed(config.seed)
     run = _build(config, kind.make(config), device, kind)
     if config.init_from is not None:

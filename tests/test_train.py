@@ -294,6 +294,9 @@ def test_kept_averages_are_each_checkpoints_average_across_a_resume(tmp_path: Pa
         assert all(torch.equal(v, expected[k]) for k, v in _params(file).items())
     train(dataclasses.replace(TINY, ema_decay=0.9), tmp_path / "plain", progress=False)
     assert not (tmp_path / "plain" / "snapshots").exists()
+    train(dataclasses.replace(kept, steps=2), tmp_path / "cut", force=True, progress=False)
+    fresh = [p.name for p in (tmp_path / "cut" / "snapshots").iterdir()]
+    assert fresh == ["step-000002-ema.pt"]  # its own, not the overwritten run's
 
 
 def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:
