@@ -87,6 +87,22 @@ def test_run_each_counts_runs_in_flight_by_their_simulated_share(capsys, monkeyp
     assert "2.00/2 runs" in bar
 
 
+@pytest.mark.ngspice
+@needs_ngspice
+def test_the_bar_ends_at_its_total_whatever_fractions_the_runs_report(capsys, monkeypatch) -> None:
+    real = runner.run_netlist
+
+    def reporting(netlist, timeout_s, on_progress, **kwargs):  # real ngspice after the reports
+        for fraction in (0.1, 0.2, 0.3, 0.7, 0.9):  # summed as steps these drift past 2.0
+            on_progress(fraction)
+        return real(netlist, timeout_s, on_progress=on_progress, **kwargs)
+
+    monkeypatch.setattr(runner, "run_netlist", reporting)
+    monkeypatch.setattr(runner, "_REFRESH_S", 0.0)
+    list(run_each([_rc("a", 1.0), _rc("b", 2.0)], processes=1, timeout_s=60))
+    assert "2.00/2 runs" in capsys.readouterr().err  # a bar past its total warns (an error here)
+
+
 def test_core_share_splits_each_moment_among_the_runs_going() -> None:
     spans = [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]
     shares = [core_share(s, e, spans) for s, e in spans]
