@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,18 +310,6 @@ def _run_name(name: str, seed: int, critic_seed: int | None = None) -> str:
         + ("" if seed == 0 else f"-seed{seed}")
         + ("" if critic_seed is None else f"-critic{critic_seed}")
     )
-
-
-_SNAPSHOT = re.compile(r"step-(\d{6})(-ema)?\.pt")  # the names snapshot_path gives
-
-
-def kept_snapshots(run_dir: Path) -> list[tuple[int, bool, Path]]:
-    """(steps, averaged, file) of every snapshot ``snapshot_path`` named in the run, by steps,
-    live first; other files in its snapshots folder are left out."""
-    found = [
-        (m, p) for p in (run_dir / "snapshots").glob("*.pt") if (m := _SNAPSHOT.fullmatch(p.name))
-    ]
-    return sorted((int(m[1]), m[2] is not None, p) for m, p in found)
 
 
 def _trained_model(

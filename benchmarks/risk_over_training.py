@@ -24,13 +24,14 @@ from typing import Any
 import torch
 from latent_risk import profile_row
 from matplotlib.figure import Figure
-from quality import _run_name, kept_snapshots
+from quality import _run_name
 from quality_curves import KINDS, curve
 from tqdm import tqdm
 
 from oscsim.atomic import read_results, write_json, write_text
 from oscsim.errors import OscsimError, run_script
 from oscsim.plots import save_figure
+from oscsim.train import kept_snapshots
 from oscsim.versions import versions
 
 ROOT = Path(__file__).resolve().parent

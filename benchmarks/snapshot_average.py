@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 from class_coverage import add_scoring_arguments
-from quality import kept_snapshots
 from tqdm import tqdm
 
 from oscsim.atomic import merge_row
@@ -35,6 +34,7 @@ from oscsim.metrics import fid_of_source
 from oscsim.modelfile import average_model_files, save_model
 from oscsim.plots import save_image_grid
 from oscsim.sampling import draw_images
+from oscsim.train import kept_snapshots
 
 KEYS = ("dataset", "run", "from", "to", "n", "seed")
 

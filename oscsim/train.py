@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -275,6 +276,20 @@ def snapshot_path(run_dir: str | Path, steps: int, averaged: bool = False) -> Pa
     return Path(run_dir) / "snapshots" / f"step-{steps:06d}{'-ema' if averaged else ''}.pt"
 
 
+_SNAPSHOT = re.compile(r"step-(\d{6})(-ema)?\.pt")  # the names snapshot_path gives
+
+
+def kept_snapshots(run_dir: str | Path) -> list[tuple[int, bool, Path]]:
+    """(steps, averaged, file) of every snapshot ``snapshot_path`` named in the run, by steps,
+    live first; other files in its snapshots folder are left out."""
+    found = [
+        (m, p)
+        for p in (Path(run_dir) / "snapshots").glob("*.pt")
+        if (m := _SNAPSHOT.fullmatch(p.name))
+    ]
+    return sorted((int(m[1]), m[2] is not None, p) for m, p in found)
+
+
 def _save(run: _Run, config: TrainConfig, path: Path, device: torch.device, kind: _Kind) -> None:
     """Write the whole run to ``path`` atomically (tensors, numbers, strings, lists, dicts), and
     its weight average, if kept, to ``average_path(path)`` as a model file of its own (and to
@@ -403,8 +418,9 @@ def _start(
             f"start over (overwriting it), or choose another --out"
         )
     average_path(path).unlink(missing_ok=True)  # an earlier run's average, overwritten too
-    for kept in (out_dir / "snapshots").glob("step-*-ema.pt"):  # and the averages it kept
-        kept.unlink()
+    for _, averaged, kept in kept_snapshots(out_dir):  # and the averages it kept
+        if averaged:
+            kept.unlink()
     torch.manual_seed(config.seed)
     run = _build(config, kind.make(config), device, kind)
     if config.init_from is not None:

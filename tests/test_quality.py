@@ -278,17 +278,3 @@ def test_an_average_begun_after_the_budget_is_a_clear_error(sweep: Path, tmp_pat
     quality.snapshot_path(run, 1, averaged=True).unlink()
     with pytest.raises(OscsimError, match="kept no weight average at step 1"):
         quality.main(_argv(tmp_path, ["ais-4bit-ema"], steps=1))
-
-
-def test_kept_snapshots_lists_what_snapshot_path_names(tmp_path: Path) -> None:
-    named = [
-        quality.snapshot_path(tmp_path, s, a) for s, a in ((20, True), (3, False), (20, False))
-    ]
-    for path in [*named, tmp_path / "snapshots" / "notes.pt"]:
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(b"")
-    assert quality.kept_snapshots(tmp_path) == [
-        (3, False, named[1]),
-        (20, False, named[2]),
-        (20, True, named[0]),
-    ]

@@ -18,7 +18,7 @@ from oscsim.errors import ModelFileError, OscsimError
 from oscsim.graph import GraphSpec, build_graph
 from oscsim.model import AISGenerator, ModelConfig
 from oscsim.modelfile import load_model, save_model
-from oscsim.train import average_path, iteration_fn, snapshot_path, train
+from oscsim.train import average_path, iteration_fn, kept_snapshots, snapshot_path, train
 from oscsim.train_config import PRESETS, TrainConfig, preset, with_defaults
 from oscsim.train_outputs import LOSSES
 
@@ -297,6 +297,18 @@ def test_kept_averages_are_each_checkpoints_average_across_a_resume(tmp_path: Pa
     train(dataclasses.replace(kept, steps=2), tmp_path / "cut", force=True, progress=False)
     fresh = [p.name for p in (tmp_path / "cut" / "snapshots").iterdir()]
     assert fresh == ["step-000002-ema.pt"]  # its own, not the overwritten run's
+
+
+def test_kept_snapshots_lists_what_snapshot_path_names(tmp_path: Path) -> None:
+    named = [snapshot_path(tmp_path, s, a) for s, a in ((20, True), (3, False), (20, False))]
+    for path in [*named, tmp_path / "snapshots" / "notes.pt"]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"")
+    assert kept_snapshots(tmp_path) == [
+        (3, False, named[1]),
+        (20, False, named[2]),
+        (20, True, named[0]),
+    ]
 
 
 def test_consistency_term_is_logged_and_trains(tmp_path: Path) -> None:

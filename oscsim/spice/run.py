@@ -176,19 +176,15 @@ def run_each(
     def advance(index: int, fraction: float) -> None:
         """Show the runs in flight by how much of their transient is done (bar in runs)."""
         with lock:
-            if fraction >= 1.0:
-                simulated.pop(index, None)
-                finished.add(index)
-            else:
-                simulated[index] = fraction
-            # set, not summed step by step: float drift would carry the bar past its total
-            bar.n = len(finished) + sum(simulated.values())
+            simulated[index] = fraction
+            # set, not summed step by step: float drift carried the bar past its total; a sum
+            # of fractions each <= 1 rounds to at most the number of runs, and to it when done
+            bar.n = sum(simulated.values())
             bar.update(0)  # redrawn at most every _REFRESH_S: an hour's log stays short
 
     queue = iter(enumerate(netlists))
     spans: dict[int, tuple[float, float]] = {}
-    simulated: dict[int, float] = {}  # fraction of each run in flight's transient done
-    finished: set[int] = set()
+    simulated: dict[int, float] = {}  # fraction of each started run's transient done
     lock = threading.Lock()
     running: dict[Future[RawFile], int] = {}
     workers = processes or os.cpu_count() or 1
